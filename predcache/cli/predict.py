@@ -1,0 +1,112 @@
+"""``predcache predict PAIR``: one prediction, from the store when fresh."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from predcache.cli.app import app
+from predcache.cli.render import iso_utc, paint, print_json
+from predcache.durations import format_duration, parse_duration
+from predcache.pairs import parse_pair
+from predcache.predictor import Served
+
+
+def served_to_dict(served: Served) -> dict[str, Any]:
+    """The ``--json`` object: a stable schema for scripts."""
+    e = served.entry
+    out: dict[str, Any] = {
+        "pair": e["pair"],
+        "horizon_s": e["horizon_s"],
+        "predicted_price": e["predicted_price"],
+        "last_price": e.get("last_price"),
+        "as_of": iso_utc(float(e["as_of"])),
+        "created_at": iso_utc(float(e["created_at"])),
+        "cache": served.cache,
+        "age_s": round(served.age_s, 3),
+        "model_version": e["model_version"],
+        "compute_ms": e["compute_ms"],
+        "latency_ms": round(served.latency_ms, 3),
+    }
+    if served.detail:
+        out["detail"] = served.detail
+    return out
+
+
+def render_line(served: Served) -> str:
+    """One compact human line."""
+    e = served.entry
+    quote = str(e["pair"]).split("/")[1]
+    price = paint(f"{float(e['predicted_price']):,.2f} {quote}", "bold")
+    cache = paint(served.cache.upper(), served.cache)
+    detail = f" ({served.detail})" if served.detail else ""
+    return (
+        f"{e['pair']} in {format_duration(int(e['horizon_s']))}: "
+        f"{price}  "
+        f"as of {iso_utc(float(e['as_of']))}  {cache}{detail}  age {served.age_s:.1f}s  "
+        f"model {e['model_version']}  {served.latency_ms:.2f} ms"
+    )
+
+
+@app.command()
+def predict(
+    pair: str = typer.Argument(..., help="Trading pair, e.g. ETH/EUR."),
+    horizon: str = typer.Option("5m", "--horizon", "-H", help="How far ahead: 1m, 5m, 15m, 1h."),
+    ttl: str = typer.Option(
+        "90s", "--ttl", help="How long a stored prediction stays fresh (0 = no caching)."
+    ),
+    max_age: str | None = typer.Option(
+        None, "--max-age", help="Accept only an entry younger than this (tightens --ttl)."
+    ),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the store."),
+    refresh: bool = typer.Option(
+        False, "--refresh", help="Recompute and store, ignoring a fresh entry."
+    ),
+    model_delay: str = typer.Option(
+        "0", "--model-delay", help="Simulated extra model time on a miss (e.g. 1s, as in the seed)."
+    ),
+    backend: str | None = typer.Option(
+        None,
+        "--backend",
+        help="memory | disk | disk:///path | redis://host:port/db [env PREDCACHE_BACKEND].",
+    ),
+    cache_dir: str | None = typer.Option(
+        None, "--cache-dir", help="Disk store directory [env PREDCACHE_CACHE_DIR]."
+    ),
+    models_dir: str | None = typer.Option(
+        None, "--models-dir", help="Model artifacts directory [env PREDCACHE_MODELS_DIR]."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a line."),
+) -> None:
+    """Predict PAIR's price HORIZON ahead; says HIT/MISS, age and latency."""
+    from predcache.factory import build_predictor
+
+    pair_c = parse_pair(pair)
+    horizon_s = parse_duration(horizon, name="horizon", allow_zero=False)
+    if horizon_s != int(horizon_s):
+        from predcache.errors import BadDurationError
+
+        raise BadDurationError(f"bad horizon: {horizon!r} (must be whole seconds)")
+    ttl_s = parse_duration(ttl, name="ttl")
+    max_age_s = None if max_age is None else parse_duration(max_age, name="max-age")
+    delay_s = parse_duration(model_delay, name="model-delay")
+    predictor = build_predictor(
+        backend=backend,
+        cache_dir=cache_dir,
+        models_dir=models_dir,
+        ttl_s=ttl_s,
+        model_delay_s=delay_s,
+        use_store=not no_cache and ttl_s > 0,
+    )
+    try:
+        served = predictor.get_or_compute(
+            pair_c, int(horizon_s), max_age_s=max_age_s, refresh=refresh, use_cache=not no_cache
+        )
+    finally:
+        if predictor.store is not None:
+            predictor.store.close()
+    if as_json:
+        print_json(served_to_dict(served))
+    else:
+        typer.echo(render_line(served))

@@ -1,0 +1,86 @@
+"""``predcache train``: fit the toy price model per pair and save versioned artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from predcache import config
+from predcache.cli.app import app
+from predcache.durations import format_duration, parse_duration_list
+from predcache.errors import BadInputError
+from predcache.pairs import DEFAULT_PAIRS, parse_pair, parse_pair_list
+
+DEFAULT_HORIZONS = "1m,5m,15m,1h"
+
+
+def _horizons(text: str) -> list[int]:
+    values = parse_duration_list(text, name="horizon", allow_zero=False)
+    bad = [v for v in values if v % 60 != 0]
+    if bad:
+        raise BadInputError(
+            f"bad horizon {format_duration(bad[0])}: the model works on one-minute candles, "
+            "so horizons must be whole minutes (1m, 5m, 15m, 1h)"
+        )
+    return [int(v) for v in values]
+
+
+@app.command()
+def train(
+    pairs: str | None = typer.Option(
+        None, "--pairs", help="Comma-separated pairs (default: the default catalogue)."
+    ),
+    horizons: str = typer.Option(
+        DEFAULT_HORIZONS, "--horizons", help="Comma-separated horizons, whole minutes."
+    ),
+    days: int = typer.Option(
+        7, "--days", min=1, max=365, help="Days of synthetic history to train on."
+    ),
+    data: Path | None = typer.Option(
+        None, "--data", help="Train on real candles from this CSV instead (needs --pair)."
+    ),
+    pair: str | None = typer.Option(None, "--pair", help="The pair the --data CSV holds."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, help="Synthetic market seed (predict uses the model's seed)."
+    ),
+    models_dir: str | None = typer.Option(
+        None, "--models-dir", help="Where artifacts go [env PREDCACHE_MODELS_DIR]."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON list."),
+) -> None:
+    """Train the toy price model and print model vs naive MAE per pair and horizon."""
+    horizons_s = _horizons(horizons)
+    if data is not None:
+        if pair is None:
+            raise BadInputError("--data needs --pair to say which pair the candles are")
+        if pairs is not None:
+            raise BadInputError("use either --data with --pair, or --pairs, not both")
+        targets = [parse_pair(pair)]
+    else:
+        if pair is not None:
+            raise BadInputError("--pair goes with --data; use --pairs for synthetic training")
+        targets = parse_pair_list(pairs) if pairs else list(DEFAULT_PAIRS)
+    out_dir = config.models_dir(models_dir)
+
+    from predcache.training import train_many
+
+    results = train_many(
+        targets,
+        horizons_s,
+        days=days,
+        market_seed=seed,
+        data=data,
+        models_dir=out_dir,
+        show_progress=not as_json,
+    )
+    rows: list[dict[str, Any]] = [r for res in results for r in res.rows()]
+    if as_json:
+        from predcache.cli.render import print_json
+
+        print_json(rows)
+        return
+    from predcache.training import render_table
+
+    render_table(results, out_dir)

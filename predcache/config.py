@@ -1,0 +1,49 @@
+"""Where predcache keeps things, and the environment variables that move them.
+
+- cache store: ``platformdirs.user_cache_dir("predcache")``; ``--cache-dir`` or
+  ``PREDCACHE_CACHE_DIR``.
+- model artifacts: ``platformdirs.user_data_dir("predcache")/models``; ``--models-dir`` or
+  ``PREDCACHE_MODELS_DIR``.
+- backend: ``disk``; ``--backend`` or ``PREDCACHE_BACKEND``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENV_CACHE_DIR = "PREDCACHE_CACHE_DIR"
+ENV_MODELS_DIR = "PREDCACHE_MODELS_DIR"
+ENV_BACKEND = "PREDCACHE_BACKEND"
+DEFAULT_BACKEND = "disk"
+DEFAULT_TTL_S = 90.0
+DEFAULT_HORIZON_S = 300
+
+
+def cache_dir(override: str | Path | None = None) -> Path:
+    """The disk store's directory."""
+    if override:
+        return Path(override).expanduser()
+    env = os.environ.get(ENV_CACHE_DIR)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("predcache"))
+
+
+def models_dir(override: str | Path | None = None) -> Path:
+    """The directory of trained model artifacts (one JSON file per pair)."""
+    if override:
+        return Path(override).expanduser()
+    env = os.environ.get(ENV_MODELS_DIR)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("predcache")) / "models"
+
+
+def backend_spec(override: str | None = None) -> str:
+    """The backend spec: ``memory``, ``disk``, ``disk:///path`` or ``redis://...``."""
+    return override or os.environ.get(ENV_BACKEND) or DEFAULT_BACKEND

@@ -1,0 +1,48 @@
+"""Build a predictor from user-level settings; shared by predict, serve and bench."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from predcache import config
+from predcache.clock import Clock
+from predcache.predictor import Predictor
+from predcache.registry import ModelRegistry
+from predcache.store import Store, open_store
+
+
+def notify_stderr(message: str) -> None:
+    """One-line notices (auto-training, degraded backends) go to stderr, never stdout."""
+    print(f"predcache: {message}", file=sys.stderr, flush=True)
+
+
+def build_predictor(
+    *,
+    backend: str | None = None,
+    cache_dir: str | Path | None = None,
+    models_dir: str | Path | None = None,
+    ttl_s: float = config.DEFAULT_TTL_S,
+    model_delay_s: float = 0.0,
+    use_store: bool = True,
+    namespace: str = "",
+    size_limit: int | None = None,
+    clock: Clock | None = None,
+    sleep: Callable[[float], None] | None = None,
+    notify: Callable[[str], None] = notify_stderr,
+) -> Predictor:
+    """A predictor over the configured backend and model directory."""
+    store: Store | None = None
+    if use_store:
+        store = open_store(
+            config.backend_spec(backend),
+            cache_dir=cache_dir,
+            namespace=namespace,
+            size_limit=size_limit,
+        )
+    registry = ModelRegistry(config.models_dir(models_dir), notify=notify)
+    kwargs = {} if sleep is None else {"sleep": sleep}
+    return Predictor(
+        store, registry, clock=clock, ttl_s=ttl_s, model_delay_s=model_delay_s, **kwargs
+    )

@@ -1,0 +1,194 @@
+"""The cache-aside predictor: the one place where TTL, freshness, single-flight and stats live.
+
+Policy sits here, above every backend (storage is :mod:`predcache.store`):
+
+- **Freshness** (product brief): an entry is fresh while ``now - created_at < limit`` where
+  ``limit`` is the TTL, tightened by a request's ``max_age``; a hit does not extend it. ``ttl 0``
+  means no caching at all (every request is a ``bypass``).
+- **Clock**: ``now`` comes from an injectable clock, so tests tick a fake clock and the bench
+  runs on simulated time.
+- **Single-flight**: concurrent misses on one key in this process make one model call; the
+  others wait on the key's lock and then read the fresh entry.
+- **Degradation**: a backend failure never fails a request; it is computed and served as
+  ``bypass`` with ``detail="backend-unavailable"``.
+
+The hit path imports nothing heavy and does one store read.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from predcache.clock import Clock, SystemClock
+from predcache.entry import Entry
+from predcache.errors import ComputeError, PredcacheError, StoreError
+from predcache.keys import prediction_key
+from predcache.registry import ModelSource
+from predcache.store.base import Store
+
+HIT, MISS, BYPASS = "hit", "miss", "bypass"
+#: how much longer than the TTL a backend keeps an entry before garbage-collecting it
+DEFAULT_RETAIN_MARGIN_S = 60.0
+
+
+@dataclass
+class Served:
+    """A prediction and how it was served."""
+
+    entry: Entry
+    cache: str
+    age_s: float
+    latency_ms: float
+    key: str
+    stored: bool = False
+    detail: str | None = None
+
+
+@dataclass
+class PredictorStats:
+    """Counters since the predictor was made."""
+
+    requests: int = 0
+    hits: int = 0
+    misses: int = 0
+    bypasses: int = 0
+    model_calls: int = 0
+    errors: int = 0
+    backend_errors: int = 0
+
+
+@dataclass
+class _KeyLocks:
+    """One lock per key, created on demand (in-process single-flight)."""
+
+    guard: threading.Lock = field(default_factory=threading.Lock)
+    locks: dict[str, threading.Lock] = field(default_factory=dict)
+
+    def get(self, key: str) -> threading.Lock:
+        lock = self.locks.get(key)
+        if lock is None:
+            with self.guard:
+                lock = self.locks.setdefault(key, threading.Lock())
+        return lock
+
+
+class Predictor:
+    """Serve predictions from a store, computing and storing them on a miss."""
+
+    def __init__(
+        self,
+        store: Store | None,
+        models: ModelSource,
+        *,
+        clock: Clock | None = None,
+        ttl_s: float = 90.0,
+        model_delay_s: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
+        retain_margin_s: float = DEFAULT_RETAIN_MARGIN_S,
+    ) -> None:
+        self.store = store
+        self.models = models
+        self.clock: Clock = clock or SystemClock()
+        self.ttl_s = ttl_s
+        self.model_delay_s = model_delay_s
+        self._sleep = sleep
+        self.retain_s = ttl_s + retain_margin_s
+        self.stats = PredictorStats()
+        self._locks = _KeyLocks()
+
+    def key_for(self, pair: str, horizon_s: int) -> str:
+        """The cache key (through the one key function)."""
+        return prediction_key(self.models.version(pair), pair, horizon_s)
+
+    def freshness_limit(self, max_age_s: float | None) -> float:
+        """The tighter of the TTL and a request's max-age."""
+        return self.ttl_s if max_age_s is None else min(self.ttl_s, max_age_s)
+
+    def get_or_compute(
+        self,
+        pair: str,
+        horizon_s: int,
+        *,
+        max_age_s: float | None = None,
+        refresh: bool = False,
+        use_cache: bool = True,
+    ) -> Served:
+        """Serve ``pair`` at ``horizon_s``: from the store when fresh, else from the model."""
+        started = time.perf_counter()
+        self.stats.requests += 1
+        key = self.key_for(pair, horizon_s)
+        self.models.check_horizon(pair, horizon_s)
+        if not use_cache or self.ttl_s <= 0 or self.store is None:
+            entry = self._compute(pair, horizon_s)
+            self.stats.bypasses += 1
+            return Served(entry, BYPASS, 0.0, _ms_since(started), key)
+        limit = self.freshness_limit(max_age_s)
+        entry: Entry | None = None
+        try:
+            if not refresh and limit > 0:
+                served = self._read_fresh(key, limit, started)
+                if served is not None:
+                    return served
+            with self._locks.get(key):
+                # Another thread may have filled the key while this one waited for the lock.
+                if not refresh and limit > 0:
+                    served = self._read_fresh(key, limit, started)
+                    if served is not None:
+                        return served
+                entry = self._compute(pair, horizon_s)
+                self.store.set(key, entry, self.retain_s)
+        except StoreError:
+            self.stats.backend_errors += 1
+            self.stats.bypasses += 1
+            if entry is None:
+                entry = self._compute(pair, horizon_s)
+            return Served(entry, BYPASS, 0.0, _ms_since(started), key, detail="backend-unavailable")
+        self.stats.misses += 1
+        age = max(0.0, self.clock.now() - float(entry["created_at"]))
+        return Served(entry, MISS, age, _ms_since(started), key, stored=True)
+
+    def _read_fresh(self, key: str, limit: float, started: float) -> Served | None:
+        assert self.store is not None
+        entry = self.store.get(key)
+        if entry is None:
+            return None
+        age = self.clock.now() - float(entry["created_at"])
+        if age >= limit:
+            return None
+        self.stats.hits += 1
+        return Served(entry, HIT, max(0.0, age), _ms_since(started), key)
+
+    def _compute(self, pair: str, horizon_s: int) -> Entry:
+        """Call the model (plus the simulated delay) and stamp the entry with its creation time."""
+        created_at = self.clock.now()
+        t0 = time.perf_counter()
+        self.stats.model_calls += 1
+        try:
+            computed = self.models.compute(pair, horizon_s, created_at)
+        except PredcacheError:
+            self.stats.errors += 1
+            raise
+        except Exception as exc:  # a model bug must reach the caller as one clear error
+            self.stats.errors += 1
+            raise ComputeError(
+                f"model call failed for {pair}: {exc.__class__.__name__}: {exc}"
+            ) from exc
+        if self.model_delay_s > 0:
+            self._sleep(self.model_delay_s)
+        return {
+            "pair": pair,
+            "horizon_s": horizon_s,
+            "predicted_price": computed.predicted_price,
+            "last_price": computed.last_price,
+            "as_of": computed.as_of,
+            "created_at": created_at,
+            "model_version": self.models.version(pair),
+            "compute_ms": round((time.perf_counter() - t0) * 1000.0, 3),
+        }
+
+
+def _ms_since(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0

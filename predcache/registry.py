@@ -1,0 +1,171 @@
+"""Model artifacts on disk, seen from the predictor: versions cheaply, predictions lazily.
+
+The predictor needs the model *version* on every request (it is part of the cache key) but the
+model itself only on a miss. :class:`ModelRegistry` reads a pair's artifact header with the
+standard ``json`` module and keeps it, so a cache hit never imports numpy; the numpy model and
+the market are imported and loaded on the first miss.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from predcache.durations import format_duration
+from predcache.errors import BadHorizonError, ModelError
+from predcache.pairs import pair_slug
+
+MODEL_SCHEMA = "predcache.model/1"
+
+
+@dataclass(frozen=True)
+class Computed:
+    """One fresh model output."""
+
+    predicted_price: float
+    as_of: float
+    last_price: float
+
+
+class ModelSource(Protocol):
+    """What the predictor needs from models: a version per pair, and predictions on a miss."""
+
+    def version(self, pair: str) -> str: ...
+
+    def check_horizon(self, pair: str, horizon_s: int) -> None: ...
+
+    def compute(self, pair: str, horizon_s: int, at: float) -> Computed: ...
+
+
+@dataclass(frozen=True)
+class ModelHeader:
+    """The few artifact fields the hit path needs."""
+
+    pair: str
+    version: str
+    horizons_s: tuple[int, ...]
+    path: Path
+
+
+def artifact_path(models_dir: Path, pair: str) -> Path:
+    """One JSON artifact per pair: ``<models_dir>/ETH-EUR.json``."""
+    return models_dir / f"{pair_slug(pair)}.json"
+
+
+def read_header(path: Path, pair: str) -> ModelHeader:
+    """Parse an artifact's header with stdlib json; full validation happens in :mod:`model`."""
+    fix = f"retrain with `predcache train --pairs {pair}`"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelError(
+            f"model file {path} is unreadable or corrupt ({exc.__class__.__name__}); {fix}"
+        ) from exc
+    if not isinstance(data, dict) or data.get("schema") != MODEL_SCHEMA:
+        raise ModelError(f"model file {path} is not a predcache model; {fix}")
+    version, horizons = data.get("version"), data.get("horizons_s")
+    ok = (
+        isinstance(version, str)
+        and version.isalnum()
+        and isinstance(horizons, list)
+        and all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in horizons)
+        and data.get("pair") == pair
+    )
+    if not ok:
+        raise ModelError(f"model file {path} has a malformed header; {fix}")
+    assert isinstance(version, str) and isinstance(horizons, list)
+    return ModelHeader(pair, version, tuple(horizons), path)
+
+
+class ModelRegistry:
+    """Artifacts under one directory; trains a missing pair on first use when allowed."""
+
+    def __init__(
+        self,
+        models_dir: Path,
+        *,
+        auto_train: bool = True,
+        notify: Callable[[str], None] | None = None,
+    ) -> None:
+        self.models_dir = models_dir
+        self.auto_train = auto_train
+        self._notify = notify
+        self._headers: dict[str, ModelHeader] = {}
+        self._models: dict[str, Any] = {}
+        self._markets: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def header(self, pair: str) -> ModelHeader:
+        header = self._headers.get(pair)
+        if header is not None:
+            return header
+        with self._lock:
+            path = artifact_path(self.models_dir, pair)
+            if not path.exists():
+                if not self.auto_train:
+                    raise ModelError(
+                        f"no model for {pair} in {self.models_dir}; run `predcache train`"
+                    )
+                self._train_default(pair, path)
+            header = read_header(path, pair)
+            self._headers[pair] = header
+            return header
+
+    def _train_default(self, pair: str, path: Path) -> None:
+        from predcache import model
+
+        if self._notify is not None:
+            self._notify(
+                f"no trained model for {pair} yet: training the default model once ({path})"
+            )
+        art = model.train_synthetic(pair)
+        model.save_artifact(art, path)
+
+    def version(self, pair: str) -> str:
+        return self.header(pair).version
+
+    def check_horizon(self, pair: str, horizon_s: int) -> None:
+        horizons = self.header(pair).horizons_s
+        if horizon_s not in horizons:
+            trained = ", ".join(format_duration(h) for h in horizons)
+            raise BadHorizonError(
+                f"horizon {format_duration(horizon_s)} was not trained for {pair}: "
+                f"trained horizons are {trained}"
+            )
+
+    def artifact(self, pair: str) -> Any:
+        """The full, validated model (imports numpy)."""
+        art = self._models.get(pair)
+        if art is None:
+            from predcache import model
+
+            art = model.load_artifact(self.header(pair).path)
+            if art.version != self.version(pair):
+                raise ModelError(
+                    f"model file for {pair} changed while in use; restart to reload it"
+                )
+            self._models[pair] = art
+        return art
+
+    def market(self, seed: int) -> Any:
+        market = self._markets.get(seed)
+        if market is None:
+            from predcache.market import Market
+
+            market = self._markets[seed] = Market(seed)
+        return market
+
+    def compute(self, pair: str, horizon_s: int, at: float) -> Computed:
+        from predcache import model
+
+        art = self.artifact(pair)
+        market = self.market(int(art.training.get("market_seed", 0)))
+        minute = math.floor(at / 60)
+        window = market.prices(pair, minute - art.k, art.k + 1)
+        price = model.predict_from_prices(art, window, horizon_s)
+        return Computed(float(price), float(minute * 60), float(window[-1]))

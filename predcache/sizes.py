@@ -1,0 +1,28 @@
+"""Parse byte sizes for ``--size-limit``: ``1000000``, ``500KB``, ``256MB``, ``2GiB``."""
+
+from __future__ import annotations
+
+import re
+
+from predcache.errors import BadInputError
+
+_UNITS = {
+    "": 1, "b": 1,
+    "kb": 1000, "mb": 1000**2, "gb": 1000**3,
+    "kib": 1024, "mib": 1024**2, "gib": 1024**3,
+}  # fmt: skip
+_PATTERN = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$")
+MIN_SIZE = 64 * 1024
+MAX_SIZE = 1024**4
+
+
+def parse_size(text: str, *, name: str = "size") -> int:
+    """Bytes in ``text``; between 64 KiB (SQLite needs room) and 1 TiB."""
+    match = _PATTERN.match(text) if len(text) <= 32 else None
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise BadInputError(f"bad {name}: {text[:32]!r} (expected e.g. 256MB, 1GiB, 500000)")
+    size = int(float(match.group(1)) * _UNITS[unit])
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise BadInputError(f"bad {name}: {text!r} (must be between 64KiB and 1TiB)")
+    return size

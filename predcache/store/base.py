@@ -1,0 +1,71 @@
+"""The store interface: a small key/value contract that every backend implements.
+
+Storage is kept apart from policy (as dogpile.cache splits regions from backends): a store
+only gets, sets, deletes and counts JSON entries. TTL, freshness, single-flight and hit/miss
+accounting live once, in :mod:`predcache.predictor`, above every backend.
+
+Contract (tested once for all backends in ``tests/test_store_contract.py``):
+
+- ``get(key)`` returns the stored entry, or ``None`` for a missing key *or* a value that is not
+  a valid entry (that case also bumps ``stats().corrupt``); it raises :class:`StoreError` only
+  when the backend itself fails.
+- ``set(key, entry, retain_s)`` stores JSON text; ``retain_s`` is how long the backend keeps the
+  entry before garbage-collecting it (TTL plus a margin), not the freshness rule.
+- ``delete``, ``clear`` (returns how many entries it removed), ``stats``, ``close``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from predcache.entry import Entry
+
+
+@dataclass
+class StoreStats:
+    """What ``predcache cache stats`` shows."""
+
+    backend: str
+    location: str
+    entries: int
+    bytes: int | None = None
+    oldest_created_at: float | None = None
+    newest_created_at: float | None = None
+    corrupt: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Store(ABC):
+    """A namespace of JSON entries in one backend."""
+
+    #: short backend name, e.g. ``memory``, ``disk``, ``redis``
+    name: str = "abstract"
+
+    def __init__(self, namespace: str = "") -> None:
+        self.namespace = namespace
+        self.corrupt_reads = 0
+
+    @abstractmethod
+    def get(self, key: str) -> Entry | None: ...
+
+    @abstractmethod
+    def set(self, key: str, entry: Entry, retain_s: float | None = None) -> None: ...
+
+    @abstractmethod
+    def delete(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def clear(self) -> int: ...
+
+    @abstractmethod
+    def stats(self) -> StoreStats: ...
+
+    def close(self) -> None:  # noqa: B027 - optional for backends without resources
+        """Release connections and handles."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,167 @@
+"""Disk backend: diskcache (SQLite) in a private directory, JSON values only.
+
+diskcache unpickles values it stored as pickles. A store shared on disk can be written by
+someone else, so :class:`JsonOnlyDisk` refuses to unpickle: a pickled value (planted or
+foreign) reads as a corrupt entry, a miss, and is never executed.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import diskcache
+from diskcache.core import MODE_PICKLE
+
+from predcache.entry import Entry, decode_entry, encode_entry
+from predcache.errors import StoreError
+from predcache.keys import namespaced
+from predcache.store.base import Store, StoreStats
+
+DEFAULT_SIZE_LIMIT = 256 * 1024 * 1024
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+class PickleRefused(Exception):
+    """Raised inside diskcache when a value would need unpickling."""
+
+
+class JsonOnlyDisk(diskcache.Disk):  # type: ignore[misc]
+    """A diskcache ``Disk`` that never unpickles keys or values."""
+
+    def get(self, key: Any, raw: bool) -> Any:
+        if not raw:
+            raise PickleRefused("pickled key")
+        return super().get(key, raw)
+
+    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+        if mode == MODE_PICKLE:
+            raise PickleRefused("pickled value")
+        return super().fetch(mode, filename, value, read)
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and missing parents) with mode 0700; leave existing directories alone."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            continue
+        os.chmod(d, PRIVATE_DIR)  # mkdir's mode is filtered by the umask
+
+
+class DiskStore(Store):
+    """A diskcache-backed store; survives restarts and is shared by processes on one host."""
+
+    name = "disk"
+
+    def __init__(
+        self,
+        directory: str | Path,
+        namespace: str = "",
+        size_limit: int = DEFAULT_SIZE_LIMIT,
+    ) -> None:
+        super().__init__(namespace)
+        self.directory = Path(directory).expanduser()
+        try:
+            make_private_dir(self.directory)
+            if not self.directory.is_dir():
+                raise StoreError(f"cache dir {self.directory} is not a directory")
+            fresh = not (self.directory / "cache.db").exists()
+            self._cache = diskcache.Cache(
+                str(self.directory),
+                disk=JsonOnlyDisk,
+                size_limit=size_limit,
+                eviction_policy="least-recently-stored",
+            )
+            if fresh:
+                for name in ("cache.db", "cache.db-wal", "cache.db-shm"):
+                    f = self.directory / name
+                    if f.exists():
+                        os.chmod(f, PRIVATE_FILE)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"cache database in {self.directory} is unreadable ({exc}); "
+                "remove it with `predcache cache clear`"
+            ) from exc
+        except OSError as exc:
+            raise StoreError(f"cannot open cache dir {self.directory}: {exc.strerror}") from exc
+
+    @property
+    def cache(self) -> diskcache.Cache:
+        """The underlying diskcache (for locks and tests that plant values)."""
+        return self._cache
+
+    def get(self, key: str) -> Entry | None:
+        try:
+            raw = self._cache.get(namespaced(self.namespace, key))
+        except PickleRefused:
+            self.corrupt_reads += 1
+            return None
+        except (sqlite3.Error, diskcache.Timeout) as exc:
+            raise StoreError(f"cache read failed in {self.directory}: {exc}") from exc
+        if raw is None:
+            return None
+        entry = decode_entry(raw)
+        if entry is None:
+            self.corrupt_reads += 1
+        return entry
+
+    def set(self, key: str, entry: Entry, retain_s: float | None = None) -> None:
+        try:
+            self._cache.set(
+                namespaced(self.namespace, key),
+                encode_entry(entry),
+                expire=retain_s,
+                tag=self.namespace or None,
+            )
+        except (sqlite3.Error, diskcache.Timeout) as exc:
+            raise StoreError(f"cache write failed in {self.directory}: {exc}") from exc
+
+    def delete(self, key: str) -> bool:
+        return bool(self._cache.delete(namespaced(self.namespace, key)))
+
+    def clear(self) -> int:
+        if self.namespace:
+            return int(self._cache.evict(self.namespace))
+        return int(self._cache.clear())
+
+    def _rows(self) -> list[tuple[Any, Any, int, str | None]]:
+        """(key, value, mode, filename) for this namespace, read with SQL so nothing unpickles."""
+        con = self._cache._sql  # the documented escape hatch for direct queries
+        if self.namespace:
+            rows = con(
+                "SELECT key, value, mode, filename FROM Cache WHERE tag = ?", (self.namespace,)
+            )
+        else:
+            rows = con("SELECT key, value, mode, filename FROM Cache")
+        return list(rows.fetchall())
+
+    def stats(self) -> StoreStats:
+        created = []
+        rows = self._rows()
+        for _key, value, mode, _filename in rows:
+            entry = decode_entry(value) if mode != MODE_PICKLE else None
+            if entry is not None:
+                created.append(float(entry["created_at"]))
+        size = sum(f.stat().st_size for f in self.directory.rglob("*") if f.is_file())
+        return StoreStats(
+            backend=self.name,
+            location=str(self.directory),
+            entries=len(rows),
+            bytes=size,
+            oldest_created_at=min(created, default=None),
+            newest_created_at=max(created, default=None),
+            corrupt=self.corrupt_reads,
+        )
+
+    def close(self) -> None:
+        self._cache.close()

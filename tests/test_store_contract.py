@@ -1,0 +1,103 @@
+"""The store contract, written once and run against every backend (see ``conftest.BACKENDS``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from predcache.entry import Entry
+from predcache.store.base import Store
+
+
+def entry(price: float = 123.5, created_at: float = 1_800_000_000.0) -> Entry:
+    return {
+        "pair": "ETH/EUR",
+        "horizon_s": 300,
+        "predicted_price": price,
+        "as_of": 1_799_999_940.0,
+        "created_at": created_at,
+        "model_version": "abc123",
+        "compute_ms": 1.5,
+    }
+
+
+def test_missing_key_is_none(store: Store) -> None:
+    assert store.get("nope") is None
+
+
+def test_set_then_get_roundtrip(store: Store) -> None:
+    store.set("k", entry())
+    assert store.get("k") == entry()
+
+
+def test_get_returns_a_copy(store: Store) -> None:
+    store.set("k", entry())
+    got = store.get("k")
+    assert got is not None
+    got["predicted_price"] = -1
+    assert store.get("k") == entry()
+
+
+def test_overwrite(store: Store) -> None:
+    store.set("k", entry(1.0))
+    store.set("k", entry(2.0))
+    got = store.get("k")
+    assert got is not None and got["predicted_price"] == 2.0
+
+
+def test_delete(store: Store) -> None:
+    store.set("k", entry())
+    assert store.delete("k") is True
+    assert store.get("k") is None
+    assert store.delete("k") is False
+
+
+def test_clear_counts_and_empties(store: Store) -> None:
+    for i in range(5):
+        store.set(f"k{i}", entry(float(i + 1)))
+    assert store.clear() == 5
+    assert store.get("k0") is None
+    assert store.stats().entries == 0
+
+
+def test_stats(store: Store) -> None:
+    store.set("a", entry(created_at=100.0))
+    store.set("b", entry(created_at=200.0))
+    st = store.stats()
+    assert st.entries == 2
+    assert st.backend == store.name
+    assert st.oldest_created_at == 100.0
+    assert st.newest_created_at == 200.0
+
+
+def test_non_entry_values_rejected_on_write(store: Store) -> None:
+    with pytest.raises(ValueError):
+        store.set("k", {"x": float("nan")})
+
+
+def test_unicode_and_long_keys(store: Store) -> None:
+    key = "v1:" + "x" * 500 + ":ETH/EUR:300"
+    store.set(key, entry())
+    assert store.get(key) == entry()
+
+
+def test_retain_zero_expires(store: Store) -> None:
+    store.set("k", entry(), retain_s=0.0)
+    assert store.get("k") is None
+
+
+def test_namespaces_are_separate(store: Store) -> None:
+    from pathlib import Path
+
+    other_ns = type(store)
+    if store.name == "disk":
+        other = other_ns(Path(store.directory), namespace="other")  # type: ignore[call-arg,attr-defined]
+    else:
+        pytest.skip("a memory store is private to its object; nothing to share")
+    store.set("k", entry(1.0))
+    other.set("k", entry(2.0))
+    got_a, got_b = store.get("k"), other.get("k")
+    assert got_a is not None and got_a["predicted_price"] == 1.0
+    assert got_b is not None and got_b["predicted_price"] == 2.0
+    assert other.clear() == 1
+    assert store.get("k") is not None
+    other.close()
