@@ -25,13 +25,17 @@ from dataclasses import dataclass, field
 from predcache.clock import Clock, SystemClock
 from predcache.entry import Entry
 from predcache.errors import ComputeError, PredcacheError, StoreError
-from predcache.keys import prediction_key
+from predcache.keys import lock_key, prediction_key
 from predcache.registry import ModelSource
 from predcache.store.base import Store
 
 HIT, MISS, BYPASS = "hit", "miss", "bypass"
 #: how much longer than the TTL a backend keeps an entry before garbage-collecting it
 DEFAULT_RETAIN_MARGIN_S = 60.0
+#: how long a cross-process single-flight lock is held at most (a crashed holder's lease ends)
+DEFAULT_LOCK_LEASE_S = 30.0
+#: how often a waiter re-reads the store while another process computes
+LOCK_POLL_S = 0.01
 
 
 @dataclass
@@ -88,6 +92,7 @@ class Predictor:
         model_delay_s: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
         retain_margin_s: float = DEFAULT_RETAIN_MARGIN_S,
+        lock_lease_s: float = DEFAULT_LOCK_LEASE_S,
     ) -> None:
         self.store = store
         self.models = models
@@ -96,6 +101,7 @@ class Predictor:
         self.model_delay_s = model_delay_s
         self._sleep = sleep
         self.retain_s = ttl_s + retain_margin_s
+        self.lock_lease_s = max(lock_lease_s, 2 * model_delay_s + 5.0)
         self.stats = PredictorStats()
         self._locks = _KeyLocks()
 
@@ -138,8 +144,18 @@ class Predictor:
                     served = self._read_fresh(key, limit, started)
                     if served is not None:
                         return served
-                entry = self._compute(pair, horizon_s)
-                self.store.set(key, entry, self.retain_s)
+                token = self.store.acquire_lock(lock_key(key), self.lock_lease_s)
+                if token is None and not refresh and limit > 0:
+                    # Another process is computing this key: wait for its entry, bounded.
+                    served = self._wait_for_fill(key, limit, started)
+                    if served is not None:
+                        return served
+                try:
+                    entry = self._compute(pair, horizon_s)
+                    self.store.set(key, entry, self.retain_s)
+                finally:
+                    if token is not None:
+                        self.store.release_lock(lock_key(key), token)
         except StoreError:
             self.stats.backend_errors += 1
             self.stats.bypasses += 1
@@ -160,6 +176,22 @@ class Predictor:
             return None
         self.stats.hits += 1
         return Served(entry, HIT, max(0.0, age), _ms_since(started), key)
+
+    def _wait_for_fill(self, key: str, limit: float, started: float) -> Served | None:
+        """Poll the store while another process holds the key's lock (real time: processes)."""
+        deadline = time.monotonic() + self.lock_lease_s
+        while time.monotonic() < deadline:
+            time.sleep(LOCK_POLL_S)
+            served = self._read_fresh(key, limit, started)
+            if served is not None:
+                served.detail = "coalesced"
+                return served
+            assert self.store is not None
+            token = self.store.acquire_lock(lock_key(key), 0.001)
+            if token is not None:  # the holder is gone (released without a value, or crashed)
+                self.store.release_lock(lock_key(key), token)
+                return None
+        return None
 
     def _compute(self, pair: str, horizon_s: int) -> Entry:
         """Call the model (plus the simulated delay) and stamp the entry with its creation time."""

@@ -101,3 +101,26 @@ def test_namespaces_are_separate(store: Store) -> None:
     assert other.clear() == 1
     assert store.get("k") is not None
     other.close()
+
+
+def test_lock_is_exclusive_until_released(store: Store) -> None:
+    token = store.acquire_lock("k:lock", 30)
+    assert token is not None
+    assert store.acquire_lock("k:lock", 30) is None
+    store.release_lock("k:lock", "not-the-token")
+    assert store.acquire_lock("k:lock", 30) is None
+    store.release_lock("k:lock", token)
+    again = store.acquire_lock("k:lock", 30)
+    assert again is not None
+    store.release_lock("k:lock", again)
+
+
+def test_lock_lease_expires(store: Store) -> None:
+    assert store.acquire_lock("k:lock", 0.0) is not None
+    assert store.acquire_lock("k:lock", 30) is not None  # a crashed holder's lease is over
+
+
+def test_locks_are_not_entries(store: Store) -> None:
+    store.acquire_lock("k:lock", 30)
+    assert store.stats().entries == 0
+    assert store.get("k:lock") is None

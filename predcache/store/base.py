@@ -12,6 +12,8 @@ Contract (tested once for all backends in ``tests/test_store_contract.py``):
 - ``set(key, entry, retain_s)`` stores JSON text; ``retain_s`` is how long the backend keeps the
   entry before garbage-collecting it (TTL plus a margin), not the freshness rule.
 - ``delete``, ``clear`` (returns how many entries it removed), ``stats``, ``close``.
+- ``acquire_lock`` / ``release_lock``: a lease lock shared by every process on the backend,
+  the mechanism under the predictor's cross-process single-flight.
 """
 
 from __future__ import annotations
@@ -60,6 +62,17 @@ class Store(ABC):
 
     @abstractmethod
     def stats(self) -> StoreStats: ...
+
+    def acquire_lock(self, name: str, lease_s: float) -> str | None:
+        """Try to take a cross-process lock with a lease; a token, or ``None`` if it is held.
+
+        The lease bounds how long a crashed holder can block others. Backends that only live in
+        one process need no cross-process lock: the default always grants it.
+        """
+        return "local"
+
+    def release_lock(self, name: str, token: str) -> None:  # noqa: B027 - see acquire_lock
+        """Release a lock taken with :meth:`acquire_lock`, only if ``token`` still holds it."""
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release connections and handles."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from predcache.store.base import Store, StoreStats
 DEFAULT_SIZE_LIMIT = 256 * 1024 * 1024
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+LOCK_TAG = "__lock__"
 
 
 class PickleRefused(Exception):
@@ -129,6 +131,26 @@ class DiskStore(Store):
     def delete(self, key: str) -> bool:
         return bool(self._cache.delete(namespaced(self.namespace, key)))
 
+    def acquire_lock(self, name: str, lease_s: float) -> str | None:
+        """diskcache's ``add`` is atomic across processes; the expiry is the lease."""
+        token = uuid.uuid4().hex
+        try:
+            added = self._cache.add(
+                namespaced(self.namespace, name), token, expire=lease_s, tag=LOCK_TAG
+            )
+        except (sqlite3.Error, diskcache.Timeout) as exc:
+            raise StoreError(f"cache lock failed in {self.directory}: {exc}") from exc
+        return token if added else None
+
+    def release_lock(self, name: str, token: str) -> None:
+        full = namespaced(self.namespace, name)
+        try:
+            with self._cache.transact():
+                if self._cache.get(full) == token:
+                    self._cache.delete(full)
+        except (sqlite3.Error, diskcache.Timeout, PickleRefused):
+            pass  # the lease expires on its own
+
     def clear(self) -> int:
         if self.namespace:
             return int(self._cache.evict(self.namespace))
@@ -142,7 +164,9 @@ class DiskStore(Store):
                 "SELECT key, value, mode, filename FROM Cache WHERE tag = ?", (self.namespace,)
             )
         else:
-            rows = con("SELECT key, value, mode, filename FROM Cache")
+            rows = con(
+                "SELECT key, value, mode, filename FROM Cache WHERE tag IS NOT ?", (LOCK_TAG,)
+            )
         return list(rows.fetchall())
 
     def stats(self) -> StoreStats:

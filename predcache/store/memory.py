@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import OrderedDict
 
 from predcache.entry import Entry, decode_entry, encode_entry
@@ -27,6 +28,7 @@ class MemoryStore(Store):
         self._data: OrderedDict[str, tuple[str, float | None]] = OrderedDict()
         self._max_entries = max_entries
         self._lock = threading.Lock()
+        self._leases: dict[str, tuple[str, float]] = {}
 
     def get(self, key: str) -> Entry | None:
         item = self._data.get(namespaced(self.namespace, key))
@@ -56,6 +58,24 @@ class MemoryStore(Store):
     def delete(self, key: str) -> bool:
         with self._lock:
             return self._data.pop(namespaced(self.namespace, key), None) is not None
+
+    def acquire_lock(self, name: str, lease_s: float) -> str | None:
+        full = namespaced(self.namespace, name)
+        now = time.monotonic()
+        with self._lock:
+            held = self._leases.get(full)
+            if held is not None and held[1] > now:
+                return None
+            token = uuid.uuid4().hex
+            self._leases[full] = (token, now + lease_s)
+            return token
+
+    def release_lock(self, name: str, token: str) -> None:
+        full = namespaced(self.namespace, name)
+        with self._lock:
+            held = self._leases.get(full)
+            if held is not None and held[0] == token:
+                del self._leases[full]
 
     def _own_keys(self) -> list[str]:
         prefix = namespaced(self.namespace, "")
