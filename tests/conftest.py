@@ -15,6 +15,8 @@ from predcache.store.base import Store
 from predcache.store.disk import DiskStore
 from predcache.store.memory import MemoryStore
 
+pytest_plugins = ["tests.fixtures.redis", "tests.fixtures.server"]
+
 
 class FakeModels:
     """A deterministic model source: price = 100 + minute/1000 + horizon/1e4; counts calls."""
