@@ -18,6 +18,8 @@ ENV_BACKEND = "PREDCACHE_BACKEND"
 DEFAULT_BACKEND = "disk"
 DEFAULT_TTL_S = 90.0
 DEFAULT_HORIZON_S = 300
+#: the horizons ``predcache train`` fits by default (and the auto-trained model has)
+DEFAULT_HORIZONS_S: tuple[int, ...] = (60, 300, 900, 3600)
 
 
 def cache_dir(override: str | Path | None = None) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,13 @@ def notify_stderr(message: str) -> None:
     print(f"predcache: {message}", file=sys.stderr, flush=True)
 
 
+def open_models(
+    models_dir: str | Path | None = None, *, notify: Callable[[str], None] = notify_stderr
+) -> ModelRegistry:
+    """The model registry for the configured directory (reads nothing until asked)."""
+    return ModelRegistry(config.models_dir(models_dir), notify=notify)
+
+
 def build_predictor(
     *,
     backend: str | None = None,
@@ -31,8 +39,13 @@ def build_predictor(
     clock: Clock | None = None,
     sleep: Callable[[float], None] | None = None,
     notify: Callable[[str], None] = notify_stderr,
+    models: ModelRegistry | None = None,
 ) -> Predictor:
-    """A predictor over the configured backend and model directory."""
+    """A predictor over the configured backend and model directory.
+
+    Pass ``models`` (from :func:`open_models`) to validate a request before the store is opened,
+    so bad input changes nothing on disk.
+    """
     store: Store | None = None
     if use_store:
         store = open_store(
@@ -41,8 +54,12 @@ def build_predictor(
             namespace=namespace,
             size_limit=size_limit,
         )
-    registry = ModelRegistry(config.models_dir(models_dir), notify=notify)
-    kwargs = {} if sleep is None else {"sleep": sleep}
+    registry = models or open_models(models_dir, notify=notify)
     return Predictor(
-        store, registry, clock=clock, ttl_s=ttl_s, model_delay_s=model_delay_s, **kwargs
+        store,
+        registry,
+        clock=clock,
+        ttl_s=ttl_s,
+        model_delay_s=model_delay_s,
+        sleep=sleep or time.sleep,
     )

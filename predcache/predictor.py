@@ -128,9 +128,9 @@ class Predictor:
         key = self.key_for(pair, horizon_s)
         self.models.check_horizon(pair, horizon_s)
         if not use_cache or self.ttl_s <= 0 or self.store is None:
-            entry = self._compute(pair, horizon_s)
+            uncached = self._compute(pair, horizon_s)
             self.stats.bypasses += 1
-            return Served(entry, BYPASS, 0.0, _ms_since(started), key)
+            return Served(uncached, BYPASS, 0.0, _ms_since(started), key)
         limit = self.freshness_limit(max_age_s)
         entry: Entry | None = None
         try:

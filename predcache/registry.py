@@ -130,7 +130,13 @@ class ModelRegistry:
         return self.header(pair).version
 
     def check_horizon(self, pair: str, horizon_s: int) -> None:
-        horizons = self.header(pair).horizons_s
+        """Raise :class:`BadHorizonError` for an untrained horizon, before anything is written."""
+        if pair not in self._headers and not artifact_path(self.models_dir, pair).exists():
+            from predcache.config import DEFAULT_HORIZONS_S
+
+            horizons: tuple[int, ...] = DEFAULT_HORIZONS_S  # what auto-training would fit
+        else:
+            horizons = self.header(pair).horizons_s
         if horizon_s not in horizons:
             trained = ", ".join(format_duration(h) for h in horizons)
             raise BadHorizonError(

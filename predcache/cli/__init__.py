@@ -13,7 +13,7 @@ import os
 import sys
 import traceback
 
-import click
+import typer
 
 from predcache.cli import cache as _cache  # noqa: F401  (registers commands)
 from predcache.cli import predict as _predict  # noqa: F401
@@ -29,6 +29,17 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _usage_error(exc: Exception) -> int:
+    """A Typer/click usage error as one line, exit 2 (click's own code for usage errors)."""
+    ctx = getattr(exc, "ctx", None)
+    where = getattr(ctx, "command_path", None) or "predcache"
+    message = exc.format_message()  # type: ignore[attr-defined]
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        return 0  # the help was printed: asking for it is not an error
+    code = getattr(exc, "exit_code", EXIT_BAD_INPUT)
+    return _fail(f"{message} (see `{where} --help`)", EXIT_BAD_INPUT if code == 2 else code)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code instead of exiting."""
     debug_env = os.environ.get("PREDCACHE_DEBUG") == "1"
@@ -39,19 +50,15 @@ def run(argv: list[str] | None = None) -> int:
         if STATE["debug"] or debug_env:
             traceback.print_exc()
         return _fail(str(exc), exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.UsageError as exc:
-        ctx = exc.ctx
-        where = ctx.command_path if ctx is not None else "predcache"
-        return _fail(f"{exc.format_message()} (see `{where} --help`)", EXIT_BAD_INPUT)
-    except click.ClickException as exc:
-        return _fail(exc.format_message(), EXIT_BAD_INPUT)
-    except click.Abort:
+    except typer.Abort:
         return _fail("aborted", 130)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as exc:
+        if hasattr(exc, "format_message"):  # Typer's (vendored click's) usage errors
+            return _usage_error(exc)
         if STATE["debug"] or debug_env:
             traceback.print_exc()
         return _fail(

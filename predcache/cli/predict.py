@@ -80,7 +80,7 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a line."),
 ) -> None:
     """Predict PAIR's price HORIZON ahead; says HIT/MISS, age and latency."""
-    from predcache.factory import build_predictor
+    from predcache.factory import build_predictor, open_models
 
     pair_c = parse_pair(pair)
     horizon_s = parse_duration(horizon, name="horizon", allow_zero=False)
@@ -91,10 +91,14 @@ def predict(
     ttl_s = parse_duration(ttl, name="ttl")
     max_age_s = None if max_age is None else parse_duration(max_age, name="max-age")
     delay_s = parse_duration(model_delay, name="model-delay")
+    models = open_models(models_dir)
+    models.check_horizon(
+        pair_c, int(horizon_s)
+    )  # before the store exists: bad input writes nothing
     predictor = build_predictor(
+        models=models,
         backend=backend,
         cache_dir=cache_dir,
-        models_dir=models_dir,
         ttl_s=ttl_s,
         model_delay_s=delay_s,
         use_store=not no_cache and ttl_s > 0,

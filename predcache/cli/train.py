@@ -13,7 +13,7 @@ from predcache.durations import format_duration, parse_duration_list
 from predcache.errors import BadInputError
 from predcache.pairs import DEFAULT_PAIRS, parse_pair, parse_pair_list
 
-DEFAULT_HORIZONS = "1m,5m,15m,1h"
+DEFAULT_HORIZONS = ",".join(format_duration(h) for h in config.DEFAULT_HORIZONS_S)
 
 
 def _horizons(text: str) -> list[int]:

@@ -56,11 +56,14 @@ def open_store(
             size_limit=size_limit or DEFAULT_SIZE_LIMIT,
         )
     if spec.startswith(("redis://", "rediss://")):
-        try:
-            from predcache.store import redis as redis_backend
-        except ImportError as exc:  # the Redis issue adds this module
-            raise BadBackendError("the redis backend is not available in this build") from exc
-        return redis_backend.open_redis_store(spec, namespace=namespace)  # type: ignore[attr-defined,no-any-return]
+        import importlib
+
+        try:  # imported only when selected: a disk hit never imports redis
+            redis_backend = importlib.import_module("predcache.store.redis")
+        except ModuleNotFoundError as exc:
+            raise BadBackendError(f"the redis backend is not available: {exc}") from exc
+        store: Store = redis_backend.open_redis_store(spec, namespace=namespace)
+        return store
     shown = redact_url(spec) if len(spec) <= 200 else spec[:200] + "..."
     raise BadBackendError(
         f"unknown backend {shown!r}: use memory, disk, disk:///path or redis://host:port/db"

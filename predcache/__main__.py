@@ -1,0 +1,5 @@
+"""``python -m predcache`` runs the CLI."""
+
+from predcache.cli import main
+
+main()
