@@ -11,7 +11,7 @@ import os
 import sqlite3
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import diskcache
 from diskcache.core import MODE_PICKLE
@@ -25,6 +25,19 @@ DEFAULT_SIZE_LIMIT = 256 * 1024 * 1024
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 LOCK_TAG = "__lock__"
+DB_NAME = "cache.db"
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """True for SQLite errors that mean a damaged file, not a busy one."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return False
+    return (
+        not isinstance(exc, sqlite3.OperationalError)
+        or "malformed" in text
+        or ("not a database" in text)
+    )
 
 
 class PickleRefused(Exception):
@@ -73,29 +86,70 @@ class DiskStore(Store):
     ) -> None:
         super().__init__(namespace)
         self.directory = Path(directory).expanduser()
+        self._size_limit = size_limit
         try:
             make_private_dir(self.directory)
             if not self.directory.is_dir():
                 raise StoreError(f"cache dir {self.directory} is not a directory")
-            fresh = not (self.directory / "cache.db").exists()
-            self._cache = diskcache.Cache(
-                str(self.directory),
-                disk=JsonOnlyDisk,
-                size_limit=size_limit,
-                eviction_policy="least-recently-stored",
-            )
-            if fresh:
-                for name in ("cache.db", "cache.db-wal", "cache.db-shm"):
-                    f = self.directory / name
-                    if f.exists():
-                        os.chmod(f, PRIVATE_FILE)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"cache database in {self.directory} is unreadable ({exc}); "
-                "remove it with `predcache cache clear`"
-            ) from exc
+            try:
+                self._cache = self._open()
+            except sqlite3.DatabaseError as exc:
+                if not is_corruption(exc):
+                    raise
+                self.quarantine(exc)
+                self._cache = self._open()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the cache database in {self.directory}: {exc}") from exc
         except OSError as exc:
             raise StoreError(f"cannot open cache dir {self.directory}: {exc.strerror}") from exc
+
+    def _open(self) -> diskcache.Cache:
+        db = self.directory / DB_NAME
+        fresh = not db.exists()
+        cache = diskcache.Cache(
+            str(self.directory),
+            disk=JsonOnlyDisk,
+            size_limit=self._size_limit,
+            eviction_policy="least-recently-stored",
+        )
+        if fresh:  # later -wal/-shm files take the main file's mode; these exist already
+            for suffix in ("", "-wal", "-shm"):
+                f = self.directory / f"{DB_NAME}{suffix}"
+                if f.exists():
+                    os.chmod(f, PRIVATE_FILE)
+        return cache
+
+    def quarantine(self, exc: BaseException) -> Path:
+        """Move a corrupt database aside (kept for a post-mortem) so a new one can be built.
+
+        A cache holds nothing that cannot be recomputed, so serving on with an empty store is
+        better than failing every request; the move is announced once as a warning.
+        """
+        import logging
+        import time
+
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        target = self.directory / f"{DB_NAME}.corrupt-{stamp}-{os.getpid()}"
+        os.replace(self.directory / DB_NAME, target)
+        for suffix in ("-wal", "-shm"):
+            (self.directory / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
+        logging.getLogger("predcache").warning(
+            "predcache: warning: cache database %s was corrupt (%s); moved it to %s and "
+            "started an empty one",
+            self.directory / DB_NAME,
+            exc,
+            target.name,
+        )
+        return target
+
+    def _failed(self, exc: BaseException, what: str) -> NoReturn:
+        """Turn a backend error into StoreError; a corrupt file is quarantined first, so the
+        next operation works on a new, empty database."""
+        if isinstance(exc, sqlite3.DatabaseError) and is_corruption(exc):
+            self._cache.close()
+            self.quarantine(exc)
+            self._cache = self._open()
+        raise StoreError(f"cache {what} failed in {self.directory}: {exc}") from exc
 
     @property
     def cache(self) -> diskcache.Cache:
@@ -109,7 +163,7 @@ class DiskStore(Store):
             self.corrupt_reads += 1
             return None
         except (sqlite3.Error, diskcache.Timeout) as exc:
-            raise StoreError(f"cache read failed in {self.directory}: {exc}") from exc
+            self._failed(exc, "read")
         if raw is None:
             return None
         entry = decode_entry(raw)
@@ -126,7 +180,7 @@ class DiskStore(Store):
                 tag=self.namespace or None,
             )
         except (sqlite3.Error, diskcache.Timeout) as exc:
-            raise StoreError(f"cache write failed in {self.directory}: {exc}") from exc
+            self._failed(exc, "write")
 
     def delete(self, key: str) -> bool:
         return bool(self._cache.delete(namespaced(self.namespace, key)))

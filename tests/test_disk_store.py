@@ -1,0 +1,108 @@
+"""Disk-backend specifics: privacy, planted pickles, corrupt databases, size limits."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import diskcache
+import pytest
+
+from predcache.store.disk import DiskStore
+from tests.test_store_contract import entry
+
+
+class Planted:
+    """A pickle that would create a file if anything ever unpickled it."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Path.touch, (self.marker,))
+
+
+def test_directory_and_files_are_private(tmp_path: Path) -> None:
+    d = tmp_path / "a" / "b"
+    store = DiskStore(d)
+    store.set("k", entry())
+    assert d.stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "a").stat().st_mode & 0o777 == 0o700
+    for f in d.iterdir():
+        assert f.stat().st_mode & 0o077 == 0, f
+    store.close()
+
+
+def test_existing_directory_mode_is_left_alone(tmp_path: Path) -> None:
+    os.chmod(tmp_path, 0o755)
+    DiskStore(tmp_path).close()
+    assert tmp_path.stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize("as_key", [False, True])
+def test_planted_pickle_is_never_executed(tmp_path: Path, as_key: bool) -> None:
+    marker = tmp_path / "pwned"
+    store = DiskStore(tmp_path / "c")
+    raw = diskcache.Cache(str(tmp_path / "c"))  # a foreign writer with diskcache's pickling Disk
+    if as_key:
+        raw.set(Planted(marker), "x")
+    else:
+        raw.set("k", Planted(marker))
+    raw.close()
+    assert store.get("k") is None
+    assert store.corrupt_reads == (0 if as_key else 1)
+    st = store.stats()
+    assert st.entries == 1
+    assert not marker.exists()
+    # and the raw bytes were really a pickle that would have run
+    pickle.loads(pickle.dumps(Planted(marker)))
+    assert marker.exists()
+
+
+def test_non_json_text_is_a_miss(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path)
+    store.cache.set("k", "{not json")
+    store.cache.set("j", b"\x80\x04garbage")
+    assert store.get("k") is None and store.get("j") is None
+    assert store.corrupt_reads == 2
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty-header"])
+def test_corrupt_database_is_quarantined(tmp_path: Path, damage: str) -> None:
+    d = tmp_path / "c"
+    store = DiskStore(d)
+    for i in range(50):
+        store.set(f"k{i}", entry(float(i + 1)))
+    store.close()
+    db = d / "cache.db"
+    data = db.read_bytes()
+    if damage == "garbage":
+        db.write_bytes(os.urandom(len(data)))
+    elif damage == "truncated":
+        db.write_bytes(data[: len(data) // 2])
+    else:
+        db.write_bytes(b"\0" * 100 + data[100:])
+    reopened = DiskStore(d)
+    # the first operation may find the damage; either way the store keeps working
+    for _ in range(2):
+        try:
+            reopened.get("k1")
+        except Exception as exc:  # a StoreError once, while the file is moved aside
+            assert type(exc).__name__ == "StoreError"
+    reopened.set("k1", entry(7.0))
+    got = reopened.get("k1")
+    assert got is not None and got["predicted_price"] == 7.0
+    assert any(p.name.startswith("cache.db.corrupt-") for p in d.iterdir())
+    reopened.close()
+
+
+def test_size_limit_evicts_and_keeps_serving(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path, size_limit=64 * 1024)
+    big = entry()
+    big["pad"] = "x" * 2000
+    for i in range(500):
+        store.set(f"k{i}", big)
+    assert store.stats().entries < 500  # evicted
+    assert store.get("k499") is not None  # the newest is still there
+    store.close()
