@@ -9,6 +9,8 @@ formats keys.
 from __future__ import annotations
 
 KEY_SCHEMA = "v1"
+#: what :func:`lock_key` appends; :func:`slot_tagged` recognises it
+LOCK_SUFFIX = ":lock"
 
 
 def prediction_key(model_version: str, pair: str, horizon_s: int) -> str:
@@ -23,4 +25,18 @@ def namespaced(namespace: str, key: str) -> str:
 
 def lock_key(key: str) -> str:
     """The name of the single-flight lock that guards one prediction key."""
-    return f"{key}:lock"
+    return f"{key}{LOCK_SUFFIX}"
+
+
+def slot_tagged(prefix: str, key: str) -> str:
+    """A shared backend's view of a key: ``<prefix>:{<key>}``, its lock ``<prefix>:{<key>}:lock``.
+
+    The braces are a Redis Cluster hash tag: only the part inside them picks the slot, so a
+    prediction and its single-flight lock always land on the same node (a Lua script or a
+    MULTI that touches both stays legal). Keys are ``v1:<version>:<PAIR>:<horizon>``, which
+    never contain braces; a key that did would still be stored, just without the guarantee.
+    """
+    base, suffix = key, ""
+    if key.endswith(LOCK_SUFFIX):
+        base, suffix = key[: -len(LOCK_SUFFIX)], LOCK_SUFFIX
+    return f"{namespaced(prefix, '{' + base + '}')}{suffix}"

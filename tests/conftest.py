@@ -80,20 +80,28 @@ def models_dir(trained_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
     return dest
 
 
-BACKENDS = ["memory", "disk"]
+BACKENDS = ["memory", "disk", "redis"]
 
 
-def make_store(kind: str, tmp_path: Path, namespace: str = "") -> Store:
+def make_store(
+    kind: str, tmp_path: Path, namespace: str = "", redis_url: str | None = None
+) -> Store:
     if kind == "memory":
         return MemoryStore(namespace=namespace)
     if kind == "disk":
         return DiskStore(tmp_path / "store", namespace=namespace)
+    if kind == "redis":  # a real server: the redis_url fixture (tests/fixtures/redis.py)
+        from predcache.store.redis import open_redis_store
+
+        assert redis_url is not None, "the redis backend needs the redis_url fixture"
+        return open_redis_store(redis_url, namespace=namespace)
     raise ValueError(kind)
 
 
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Every backend, for the contract suite and the predictor tests."""
-    s = make_store(request.param, tmp_path)
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    s = make_store(request.param, tmp_path, redis_url=url)
     yield s
     s.close()
