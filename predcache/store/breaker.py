@@ -111,8 +111,8 @@ class CircuitBreakerStore(Store):
                 self._outage_started = now
         if first:
             self._notify(
-                f"cache backend unavailable: {exc}; answering without the cache, "
-                f"retrying every {self.retry_after_s:g}s"
+                f"{exc}; answering without the cache until it is back "
+                f"(retrying every {self.retry_after_s:g}s)"
             )
 
     def _reached(self) -> None:
@@ -135,7 +135,9 @@ class CircuitBreakerStore(Store):
         return self._call(lambda: self.inner.delete(key))
 
     def clear(self) -> int:
-        return self._call(self.inner.clear)
+        # Admin commands (``predcache cache clear|stats``) report a failure to their user
+        # themselves: they go straight through, neither warning nor moving the breaker.
+        return self.inner.clear()
 
     def acquire_lock(self, name: str, lease_s: float) -> str | None:
         return self._call(lambda: self.inner.acquire_lock(name, lease_s))
@@ -144,7 +146,7 @@ class CircuitBreakerStore(Store):
         self._call(lambda: self.inner.release_lock(name, token))
 
     def stats(self) -> StoreStats:
-        st = self._call(self.inner.stats)
+        st = self.inner.stats()
         st.extra.update(
             breaker=self.state, outages=self.outages, short_circuited=self.short_circuited
         )
