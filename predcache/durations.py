@@ -68,3 +68,12 @@ def format_duration(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1000:g}ms"
     return f"{seconds:g}s"
+
+
+def parse_horizon(text: str | float | int) -> int:
+    """A prediction horizon in whole seconds (> 0): ``5m`` -> 300; the CLI and HTTP share it."""
+    seconds = parse_duration(text, name="horizon", allow_zero=False)
+    if seconds != int(seconds):
+        shown = text if not isinstance(text, str) or len(text) <= 32 else text[:32] + "..."
+        raise BadDurationError(f"bad horizon: {shown!r} (must be whole seconds)")
+    return int(seconds)

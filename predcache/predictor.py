@@ -166,6 +166,35 @@ class Predictor:
         age = max(0.0, self.clock.now() - float(entry["created_at"]))
         return Served(entry, MISS, age, _ms_since(started), key, stored=True)
 
+    def refresh_if_idle(self, pair: str, horizon_s: int, seen_created_at: float) -> bool:
+        """Recompute and store a key ahead of its expiry, unless that work is already done.
+
+        For refresh-ahead (:mod:`predcache.server.refresh`): a background refresh must never
+        queue behind, or repeat, a computation of the same key. It gives up when this process or
+        another holds the key's lock, or when the stored entry is newer than the one the caller
+        saw (someone refreshed it meanwhile). True when it computed and stored.
+        """
+        if self.store is None or self.ttl_s <= 0:
+            return False
+        key = self.key_for(pair, horizon_s)
+        local = self._locks.get(key)
+        if not local.acquire(blocking=False):
+            return False
+        try:
+            token = self.store.acquire_lock(lock_key(key), self.lock_lease_s)
+            if token is None:
+                return False
+            try:
+                current = self.store.get(key)
+                if current is not None and float(current["created_at"]) > seen_created_at:
+                    return False
+                self.store.set(key, self._compute(pair, horizon_s), self.retain_s)
+            finally:
+                self.store.release_lock(lock_key(key), token)
+        finally:
+            local.release()
+        return True
+
     def _read_fresh(self, key: str, limit: float, started: float) -> Served | None:
         assert self.store is not None
         entry = self.store.get(key)

@@ -1,0 +1,127 @@
+"""``predcache serve``: the HTTP API in front of the model (FastAPI + uvicorn).
+
+The command only validates options and starts uvicorn; the app is
+:func:`predcache.server.app.create_app`. fastapi and uvicorn are imported here, inside the
+command, never when the CLI starts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+
+import typer
+
+from predcache import config
+from predcache.cli.app import app
+from predcache.durations import format_duration, parse_duration
+from predcache.errors import BadInputError
+from predcache.server.settings import ENV_SETTINGS, ServeSettings
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _notice(message: str) -> None:
+    print(f"predcache serve: {message}", file=sys.stderr, flush=True)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to bind (loopback by default; others are explicit)."
+    ),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    ttl: str = typer.Option("90s", "--ttl", help="How long a prediction stays fresh (0 = none)."),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Compute every request (the seed's API without cache)."
+    ),
+    backend: str | None = typer.Option(
+        None,
+        "--backend",
+        help="memory | disk | disk:///path | redis://... [env PREDCACHE_BACKEND].",
+    ),
+    cache_dir: str | None = typer.Option(
+        None, "--cache-dir", help="Disk store directory [env PREDCACHE_CACHE_DIR]."
+    ),
+    models_dir: str | None = typer.Option(
+        None, "--models-dir", help="Model artifacts directory [env PREDCACHE_MODELS_DIR]."
+    ),
+    model_delay: str = typer.Option(
+        "0", "--model-delay", help="Simulated extra model time per call (e.g. 1s, as in the seed)."
+    ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="Worker processes (share the disk or redis store)."
+    ),
+    refresh_ahead: bool = typer.Option(
+        False,
+        "--refresh-ahead",
+        help="Recompute hot keys in the background before they expire (XFetch).",
+    ),
+) -> None:
+    """Serve predictions over HTTP: POST/GET /predict, /health, /metrics, docs at /docs."""
+    import uvicorn
+
+    settings = ServeSettings(
+        host=host,
+        port=port,
+        ttl_s=parse_duration(ttl, name="ttl"),
+        no_cache=no_cache,
+        backend=backend,
+        cache_dir=cache_dir,
+        models_dir=models_dir,
+        model_delay_s=parse_duration(model_delay, name="model-delay"),
+        workers=workers,
+        refresh_ahead=refresh_ahead,
+    )
+    if not host.strip():
+        raise BadInputError("bad host: empty (use 127.0.0.1 for this machine only)")
+    _announce(settings)
+    run = {"host": host, "port": port, "log_level": "warning", "access_log": False}
+    if workers == 1:
+        from predcache.server.app import create_app
+
+        uvicorn.run(create_app(settings), **run)  # type: ignore[arg-type]
+        return
+    _check_backend(settings)
+    metrics_dir = tempfile.mkdtemp(prefix="predcache-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    os.environ[ENV_SETTINGS] = settings.to_env()
+    try:
+        uvicorn.run(
+            "predcache.server.app:app_from_env",
+            factory=True,
+            workers=workers,
+            **run,  # type: ignore[arg-type]
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _announce(s: ServeSettings) -> None:
+    """One startup line on stderr; the model delay is labelled simulated."""
+    cache = "off (--no-cache)" if not s.use_cache else f"ttl {format_duration(s.ttl_s)}"
+    backend = config.backend_spec(s.backend) if s.use_cache else "-"
+    if "@" in backend:
+        from predcache.store import redact_url
+
+        backend = redact_url(backend)
+    delay = format_duration(s.model_delay_s)
+    _notice(
+        f"http://{s.host}:{s.port}  cache {cache}, backend {backend}, workers {s.workers}, "
+        f"refresh-ahead {'on' if s.refresh_ahead else 'off'}, simulated model delay {delay}; "
+        "API docs at /docs"
+    )
+    if s.host not in LOOPBACK:
+        _notice(f"binding to {s.host}: reachable from other machines")
+    if s.workers > 1 and s.use_cache and backend == "memory":
+        _notice("memory backend with several workers: each worker has its own cache")
+
+
+def _check_backend(s: ServeSettings) -> None:
+    """Fail in the parent, as one line, before workers start and fail one by one."""
+    from predcache.store import open_store
+
+    if s.use_cache:
+        open_store(config.backend_spec(s.backend), cache_dir=s.cache_dir).close()

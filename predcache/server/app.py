@@ -1,0 +1,211 @@
+"""The FastAPI app over the predictor: ``create_app(settings)``.
+
+Design notes (why the route looks the way it does):
+
+- **Off the event loop.** Every predictor call runs in a worker thread (anyio, with its own
+  large limiter), so a 1 s model call on one key never delays hits on other keys, and the
+  threads that wait on a key's single-flight lock cannot starve the pool.
+- **Single-flight is the predictor's**: concurrent misses on one key make one model call, in
+  this process (per-key locks) and across ``--workers`` processes (the store's lease lock).
+- **fastapi is imported at the top** of this module only: FastAPI reads the route signatures
+  at runtime, and nothing imports this module but ``predcache serve``.
+- **Lean hot path.** The body is read by hand with a size cap (before any parsing, chunked
+  bodies included) and parsed with orjson; no pydantic, no per-request logging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+import orjson
+from fastapi import FastAPI, Request, Response
+
+from predcache.errors import BadInputError
+from predcache.factory import build_predictor
+from predcache.predictor import HIT, Predictor
+from predcache.server.errors import BodyTooLargeError, error_body, status_for
+from predcache.server.metrics import CountingModels, Metrics
+from predcache.server.protocol import (
+    cache_headers,
+    parse_cache_control,
+    parse_fields,
+    parse_json_body,
+    response_json,
+)
+from predcache.server.refresh import RefreshAhead
+from predcache.server.settings import ServeSettings
+
+T = TypeVar("T")
+log = logging.getLogger("predcache.server")
+
+
+class PredictService:
+    """One process's predictor, metrics and refresh-ahead, shared by the routes."""
+
+    def __init__(self, settings: ServeSettings, predictor: Predictor, metrics: Metrics) -> None:
+        self.settings = settings
+        self.predictor = predictor
+        self.metrics = metrics
+        self.limiter: anyio.CapacityLimiter | None = None
+        self.refresher = (
+            RefreshAhead(
+                predictor,
+                self.run,
+                beta=settings.refresh_beta,
+                on_error=metrics.errors["refresh"].inc,
+            )
+            if settings.refresh_ahead and settings.use_cache
+            else None
+        )
+        self._background: set[asyncio.Future[None]] = set()
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking call in a worker thread under this app's limiter."""
+        call = functools.partial(fn, *args, **kwargs)
+        return await anyio.to_thread.run_sync(call, limiter=self.limiter)
+
+    async def read_body(self, request: Request) -> bytes:
+        """The body, refused with 413 as soon as it passes the cap (declared or streamed)."""
+        cap = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > cap:
+            raise BodyTooLargeError(f"body too large: {declared} bytes (limit {cap})")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                raise BodyTooLargeError(f"body too large: over {cap} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def predict(self, request: Request, from_body: bool) -> Response:
+        """Parse, serve through the predictor, and answer with caching headers."""
+        started = time.perf_counter()
+        try:
+            if from_body:
+                pair, horizon_s = parse_json_body(await self.read_body(request))
+            else:
+                q = request.query_params
+                pair, horizon_s = parse_fields(q.get("product_id", q.get("pair")), q.get("horizon"))
+            max_age_s, no_cache = parse_cache_control(request.headers.get("cache-control"))
+            served = await self.run(
+                self.predictor.get_or_compute,
+                pair,
+                horizon_s,
+                max_age_s=max_age_s,
+                refresh=no_cache,
+                use_cache=self.settings.use_cache,
+            )
+        except Exception as exc:
+            return self.fail(exc, started)
+        if served.cache == HIT and self.refresher is not None:
+            self._maybe_refresh(pair, horizon_s, served.entry)
+        limit = self.predictor.freshness_limit(max_age_s)
+        headers = cache_headers(served, limit, refreshed=no_cache)
+        self.metrics.served(served.cache, time.perf_counter() - started)
+        return Response(response_json(served), media_type="application/json", headers=headers)
+
+    def _maybe_refresh(self, pair: str, horizon_s: int, entry: dict[str, Any]) -> None:
+        assert self.refresher is not None
+        work = self.refresher.maybe_start(pair, horizon_s, entry)
+        if work is not None:
+            task = asyncio.ensure_future(work)
+            self._background.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._background.discard)
+
+    def fail(self, exc: Exception, started: float) -> Response:
+        """A JSON error for ``exc``; counted, and logged only when it was not planned."""
+        status = status_for(exc)
+        if isinstance(exc, BadInputError):
+            kind = "client"
+        elif status == 500:
+            kind = "internal"
+            log.error("internal error on /predict", exc_info=exc)
+        else:
+            kind = "model"
+        self.metrics.failed(kind, time.perf_counter() - started)
+        return Response(orjson.dumps(error_body(exc)), status, media_type="application/json")
+
+
+def create_app(settings: ServeSettings) -> FastAPI:
+    """A FastAPI app serving predictions under ``settings`` (one per process)."""
+    from predcache.server import openapi
+
+    predictor = build_predictor(
+        backend=settings.backend,
+        cache_dir=settings.cache_dir,
+        models_dir=settings.models_dir,
+        ttl_s=settings.ttl_s,
+        model_delay_s=settings.model_delay_s,
+        use_store=settings.use_cache,
+    )
+    metrics = Metrics()
+    predictor.models = CountingModels(predictor.models, metrics.model_calls)
+    service = PredictService(settings, predictor, metrics)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        service.limiter = anyio.CapacityLimiter(settings.threads)
+        try:
+            yield
+        finally:
+            if predictor.store is not None:
+                predictor.store.close()
+
+    app = FastAPI(
+        title="predcache",
+        summary="Cached ML price predictions over HTTP.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+
+    @app.post(
+        "/predict",
+        responses=openapi.PREDICT_RESPONSES,
+        openapi_extra=openapi.POST_EXTRA,
+        summary="Predict a pair's price (the seed's request).",
+    )
+    async def predict_post(request: Request) -> Response:
+        return await service.predict(request, from_body=True)
+
+    @app.get(
+        "/predict",
+        responses=openapi.PREDICT_RESPONSES,
+        openapi_extra=openapi.GET_EXTRA,
+        summary="Predict a pair's price (query string).",
+    )
+    async def predict_get(request: Request) -> Response:
+        return await service.predict(request, from_body=False)
+
+    @app.get("/health", summary="Liveness and the settings this process serves with.")
+    async def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "cache": settings.use_cache,
+            "backend": None if predictor.store is None else predictor.store.name,
+            "ttl_s": settings.ttl_s,
+            "simulated_model_delay_s": settings.model_delay_s,
+            "refresh_ahead": service.refresher is not None,
+        }
+
+    @app.get("/metrics", summary="Prometheus metrics (summed over workers).")
+    async def prometheus() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, headers={"content-type": content_type})
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The uvicorn factory for ``--workers N``: settings come from the parent's environment."""
+    return create_app(ServeSettings.from_env())

@@ -1,0 +1,58 @@
+"""Settings for one ``predcache serve`` process, and how they travel to worker processes.
+
+With ``--workers N`` uvicorn starts fresh interpreters that build the app from an import
+string, so the settings go through one environment variable as JSON (no pickles).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+
+from predcache import config
+
+ENV_SETTINGS = "PREDCACHE_SERVE_SETTINGS"
+#: request bodies above this are refused with 413 before any parsing (also chunked bodies)
+MAX_BODY_BYTES = 64 * 1024
+#: worker threads for predictor calls: enough that waiters on one slow key (each holds a
+#: thread while it waits for the single-flight lock) never starve hits on other keys
+DEFAULT_THREADS = 256
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Everything ``create_app`` needs; already validated by the CLI."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    ttl_s: float = config.DEFAULT_TTL_S
+    no_cache: bool = False
+    backend: str | None = None
+    cache_dir: str | None = None
+    models_dir: str | None = None
+    model_delay_s: float = 0.0
+    workers: int = 1
+    refresh_ahead: bool = False
+    #: XFetch's beta: > 1 refreshes earlier, < 1 later (1 is the paper's optimum)
+    refresh_beta: float = 1.0
+    max_body_bytes: int = MAX_BODY_BYTES
+    threads: int = DEFAULT_THREADS
+
+    @property
+    def use_cache(self) -> bool:
+        return not self.no_cache and self.ttl_s > 0
+
+    def to_env(self) -> str:
+        """JSON for :data:`ENV_SETTINGS`."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> ServeSettings:
+        """The settings a parent ``predcache serve`` left in the environment (or the defaults)."""
+        raw = os.environ.get(ENV_SETTINGS)
+        if not raw:
+            return cls()
+        data = json.loads(raw)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
