@@ -112,6 +112,8 @@ class PredictService:
         limit = self.predictor.freshness_limit(max_age_s)
         headers = cache_headers(served, limit, refreshed=no_cache)
         self.metrics.served(served.cache, time.perf_counter() - started)
+        if served.detail == "backend-unavailable":  # answered (bypass), but count the failure
+            self.metrics.errors["backend"].inc()
         return Response(response_json(served), media_type="application/json", headers=headers)
 
     def _maybe_refresh(self, pair: str, horizon_s: int, entry: dict[str, Any]) -> None:

@@ -24,7 +24,8 @@ LATENCY_BUCKETS = (
     0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
 OUTCOMES = ("hit", "miss", "bypass", "error")
-ERROR_KINDS = ("client", "model", "internal", "refresh")
+#: "backend": a request answered without the cache because the cache backend failed
+ERROR_KINDS = ("client", "model", "internal", "refresh", "backend")
 
 
 def multiprocess_enabled() -> bool:
