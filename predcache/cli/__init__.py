@@ -15,8 +15,10 @@ import traceback
 
 import typer
 
-from predcache.cli import cache as _cache  # noqa: F401  (registers commands)
+from predcache.cli import bench as _bench  # noqa: F401  (registers commands)
+from predcache.cli import cache as _cache  # noqa: F401
 from predcache.cli import predict as _predict  # noqa: F401
+from predcache.cli import report as _report  # noqa: F401
 from predcache.cli import serve as _serve  # noqa: F401
 from predcache.cli import train as _train  # noqa: F401
 from predcache.cli.app import STATE, app

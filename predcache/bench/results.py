@@ -1,0 +1,158 @@
+"""The results folder of a bench run, shared by the simulated and the live mode.
+
+Layout (``results/README.md`` explains it to users)::
+
+    <out>/<UTC timestamp>-<label>/
+        params.json    every option, versions, CPU count and platform; what was simulated
+        summary.csv    one row per configuration, columns SUMMARY_COLUMNS (+ mode extras)
+        requests.csv   one row per request and configuration (only with --save-requests)
+
+The column list lives here, once, so ``predcache report`` and both bench modes agree on it; a
+mode adds its own columns (the live mode adds ``target``) by putting extra keys in its rows,
+which :func:`write_summary` appends after the shared ones. Nothing machine-specific is written
+beyond what the user typed: backend specs are redacted, default directories are not expanded.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from predcache.errors import PredcacheError
+
+#: The columns every summary.csv has, in this order (the issue names them exactly so).
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "run_id", "ttl_s", "requests", "hits", "misses", "hit_ratio", "expected_hit_ratio",
+    "model_calls", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "hit_latency_p50_ms",
+    "miss_latency_p50_ms", "speedup_vs_no_cache", "mean_age_s", "p95_age_s", "max_age_s",
+    "mae_fresh_bps", "mae_served_bps", "added_error_bps", "model_delay_ms", "backend", "rate",
+    "zipf", "keys", "seed",
+)  # fmt: skip
+#: Shared extras: ``mode`` is ``simulated`` or ``live``; the engine's own speed and health.
+EXTRA_COLUMNS: tuple[str, ...] = (
+    "mode", "workload", "latency_mean_ms", "lookup_p50_ms", "model_p50_ms", "backend_errors",
+    "engine_wall_s", "engine_rps",
+)  # fmt: skip
+SUMMARY_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + EXTRA_COLUMNS
+PARAMS_FILE, SUMMARY_FILE, REQUESTS_FILE = "params.json", "summary.csv", "requests.csv"
+_LABEL_MAX = 48
+
+
+def slug(text: str) -> str:
+    """A short, file-name-safe label: ``ttl 0,30,90/memory`` -> ``ttl-0-30-90-memory``."""
+    cleaned = re.sub(r"[^A-Za-z0-9._]+", "-", text).strip("-.")
+    return cleaned[:_LABEL_MAX].rstrip("-.") or "run"
+
+
+def new_run_dir(out: str | Path, label: str, *, now: datetime | None = None) -> Path:
+    """Create ``<out>/<UTC timestamp>-<label>/`` (a ``-2``, ``-3``... suffix if taken)."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    base = f"{stamp}-{slug(label)}"
+    try:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            path = Path(out) / (base if n == 1 else f"{base}-{n}")
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            return path
+    except OSError as exc:
+        raise PredcacheError(f"cannot create the results folder in {out}: {exc}") from None
+    raise PredcacheError(f"cannot create the results folder in {out}: too many runs named {base}")
+
+
+def environment() -> dict[str, Any]:
+    """Versions and machine facts for params.json (no host names, users or paths)."""
+
+    def version(dist: str) -> str | None:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "versions": {
+            "predcache": version("predcache"),
+            "python": platform.python_version(),
+            "numpy": version("numpy"),
+            "diskcache": version("diskcache"),
+        },
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(terse=True)},
+    }
+
+
+def _clean(value: Any) -> Any:
+    """JSON/CSV-safe: NaN and infinities become ``None`` (an empty CSV cell, JSON null)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def clean_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with NaN/inf replaced by ``None``, for ``--json`` and the CSV."""
+    return [_clean(dict(row)) for row in rows]
+
+
+def write_params(run_dir: Path, params: Mapping[str, Any]) -> Path:
+    """params.json: the run's options and what it ran on."""
+    path = run_dir / PARAMS_FILE
+    body = {**_clean(dict(params)), **environment()}
+    _write_text(path, json.dumps(body, indent=2, allow_nan=False) + "\n")
+    return path
+
+
+def summary_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """SUMMARY_COLUMNS, then any extra keys the rows carry, in first-seen order."""
+    cols = list(SUMMARY_COLUMNS)
+    for row in rows:
+        cols.extend(k for k in row if k not in cols)
+    return cols
+
+
+def write_summary(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
+    """summary.csv: one row per configuration; a missing or NaN value is an empty cell."""
+    path = run_dir / SUMMARY_FILE
+    cols = summary_columns(rows)
+    try:
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=cols, restval="")
+            writer.writeheader()
+            for row in clean_rows(rows):
+                writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    except OSError as exc:
+        raise PredcacheError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def write_requests(run_dir: Path, columns: Mapping[str, Sequence[Any]]) -> Path:
+    """requests.csv from equal-length columns (one row per request and configuration)."""
+    path = run_dir / REQUESTS_FILE
+    try:
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(list(columns))
+            writer.writerows(zip(*columns.values(), strict=True))
+    except OSError as exc:
+        raise PredcacheError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def _write_text(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise PredcacheError(f"cannot write {path}: {exc.strerror or exc}") from None

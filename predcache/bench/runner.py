@@ -1,0 +1,283 @@
+"""``predcache bench`` in simulated mode, as one function: :func:`run_bench`.
+
+The CLI parses options into :class:`BenchOptions` and calls :func:`run_bench`, which builds the
+workload once, checks every key against the trained models, computes the accuracy
+counterfactuals once, replays the workload for each TTL (plus a ``ttl 0`` baseline when the sweep
+has none, for ``speedup_vs_no_cache``), and writes the results folder. It returns data; the CLI
+renders it.
+"""
+
+from __future__ import annotations
+
+import shlex
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from predcache import config
+from predcache.bench import results
+from predcache.bench.accuracy import Counterfactuals, counterfactuals, error_bps
+from predcache.bench.engine import Replay, replay
+from predcache.bench.summary import number, summarise
+from predcache.bench.ttl_model import expected_for_workload
+from predcache.bench.workload import Workload, load_trace, synthetic
+from predcache.durations import format_duration
+from predcache.registry import ModelRegistry
+from predcache.store import redact_url
+
+#: Called once per replay with (description, total requests); returns a "done so far" callback.
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """Validated options of a simulated bench run (see ``predcache bench --help``)."""
+
+    ttls_s: list[float]
+    requests: int
+    rate: float
+    pairs: list[str]
+    horizons_s: list[int]
+    zipf: float
+    seed: int
+    start: str
+    start_s: float
+    model_delay_s: float
+    backend: str
+    out: str
+    trace: str | None = None
+    cache_dir: str | None = None
+    models_dir: str | None = None
+    save_requests: bool = False
+    label: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def command(self) -> str:
+        """The command line that repeats this run."""
+        args = ["predcache", "bench", "--ttl", ",".join(f"{number(t)}" for t in self.ttls_s)]
+        if self.trace is not None:
+            args += ["--trace", self.trace]
+        else:
+            args += ["--requests", str(self.requests), "--rate", f"{number(self.rate)}"]
+            args += ["--pairs", ",".join(self.pairs)]
+            args += ["--horizons", ",".join(format_duration(h) for h in self.horizons_s)]
+            args += ["--zipf", f"{number(self.zipf)}", "--seed", str(self.seed)]
+            args += ["--start", self.start]
+        args += ["--model-delay", format_duration(self.model_delay_s)]
+        args += ["--backend", redact_url(self.backend)]
+        for flag, value in (("--cache-dir", self.cache_dir), ("--models-dir", self.models_dir)):
+            if value is not None:
+                args += [flag, value]
+        args += ["--out", self.out]
+        if self.save_requests:
+            args.append("--save-requests")
+        if self.label:
+            args += ["--label", self.label]
+        return shlex.join(args)
+
+    def default_label(self) -> str:
+        ttls = "-".join(f"{number(t)}" for t in self.ttls_s)
+        source = f"trace-{Path(self.trace).stem}" if self.trace else "sim"
+        return f"{source}-ttl{ttls}-{redact_url(self.backend).split(':')[0]}"
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """What a run produced: one summary row per TTL, and where it was written."""
+
+    rows: list[dict[str, Any]]
+    run_dir: Path
+    workload: Workload
+    models: dict[str, str]
+
+
+def build_workload(opts: BenchOptions) -> Workload:
+    """The trace, or the synthetic traffic over pairs x horizons (pairs-major)."""
+    if opts.trace is not None:
+        return load_trace(opts.trace)
+    keys = [(pair, h) for pair in opts.pairs for h in opts.horizons_s]
+    return synthetic(
+        keys,
+        requests=opts.requests,
+        rate=opts.rate,
+        zipf=opts.zipf,
+        seed=opts.seed,
+        start=opts.start_s,
+    )
+
+
+def run_bench(
+    opts: BenchOptions,
+    *,
+    notify: Callable[[str], None],
+    progress: ProgressFactory | None = None,
+    on_ready: Callable[[Workload], None] | None = None,
+) -> BenchResult:
+    """Run every TTL of ``opts`` over one workload and write the results folder.
+
+    ``on_ready`` sees the workload once it is built and checked, before the first replay (the
+    CLI prints its header there)."""
+    registry = ModelRegistry(config.models_dir(opts.models_dir), notify=notify)
+    workload = build_workload(opts)
+    for pair, horizon in workload.keys:
+        registry.check_horizon(pair, horizon)  # a clear error (and auto-training) up front
+    cf = counterfactuals(workload, registry)
+    models = {pair: registry.version(pair) for pair in workload.pairs}
+    if on_ready is not None:
+        on_ready(workload)
+    run_dir = results.new_run_dir(opts.out, opts.label or opts.default_label())
+    try:
+        return _sweep(opts, registry, workload, cf, models, run_dir, progress)
+    except BaseException:
+        if not any(run_dir.iterdir()):
+            run_dir.rmdir()  # leave no empty folder behind a failed run
+        raise
+
+
+def _sweep(
+    opts: BenchOptions,
+    registry: ModelRegistry,
+    workload: Workload,
+    cf: Counterfactuals,
+    models: dict[str, str],
+    run_dir: Path,
+    progress: ProgressFactory | None,
+) -> BenchResult:
+    ttls = sorted(opts.ttls_s)
+    token = uuid.uuid4().hex[:8]
+
+    def run(ttl: float, what: str) -> Replay:
+        tick = progress(what, workload.requests) if progress is not None else None
+        return replay(
+            workload,
+            registry,
+            ttl_s=ttl,
+            model_delay_s=opts.model_delay_s,
+            backend=opts.backend,
+            cache_dir=opts.cache_dir,
+            namespace=f"bench-{token}-ttl{number(ttl)}",
+            progress=tick,
+        )
+
+    replays = [run(t, f"ttl {format_duration(t)}") for t in ttls]
+    baseline = replays[0] if ttls[0] == 0 else run(0.0, "no-cache baseline")
+    context = {
+        "run_id": run_dir.name,
+        "model_delay_ms": number(round(opts.model_delay_s * 1000.0, 3)),
+        "backend": redact_url(opts.backend),
+        "rate": round(workload.rate, 6) if np.isfinite(workload.rate) else None,
+        "zipf": None if workload.zipf is None else number(workload.zipf),
+        "keys": len(workload.keys),
+        "seed": workload.seed,
+        "workload": workload.source,
+    }
+    baseline_ms = float(baseline.latency_ms.mean())
+    rows = [
+        summarise(
+            rep,
+            cf,
+            expected=expected_for_workload(workload, rep.ttl_s),
+            baseline_mean_ms=baseline_ms,
+            context=context,
+        )
+        for rep in replays
+    ]
+    results.write_params(run_dir, _params(opts, workload, models, run_dir.name, baseline))
+    results.write_summary(run_dir, rows)
+    if opts.save_requests:
+        results.write_requests(run_dir, _request_columns(workload, cf, replays))
+    return BenchResult(rows, run_dir, workload, models)
+
+
+def _params(
+    opts: BenchOptions, workload: Workload, models: dict[str, str], run_id: str, baseline: Replay
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "mode": "simulated",
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": opts.command(),
+        "options": {
+            "ttl_s": [number(t) for t in sorted(opts.ttls_s)],
+            "trace": opts.trace,
+            "requests": None if opts.trace else opts.requests,
+            "rate": None if opts.trace else opts.rate,
+            "pairs": None if opts.trace else opts.pairs,
+            "horizons_s": None if opts.trace else opts.horizons_s,
+            "zipf": None if opts.trace else opts.zipf,
+            "seed": None if opts.trace else opts.seed,
+            "start": None if opts.trace else opts.start,
+            "model_delay_s": opts.model_delay_s,
+            "backend": redact_url(opts.backend),
+            "cache_dir": opts.cache_dir,
+            "models_dir": opts.models_dir,
+            "out": opts.out,
+            "save_requests": opts.save_requests,
+            "label": opts.label,
+            **opts.extra,
+        },
+        "workload": {
+            "source": workload.source,
+            "requests": workload.requests,
+            "keys": [f"{pair}@{format_duration(h)}" for pair, h in workload.keys],
+            "first_request_utc": _iso(float(workload.times[0])),
+            "span_s": round(workload.span_s(), 3),
+            "rate": workload.rate,
+        },
+        "models": models,
+        "simulated": {
+            "clock": "a manual clock set to each request's arrival time (simulated time)",
+            "model_delay_s": opts.model_delay_s,
+            "model_delay": "added to each miss's latency as simulated time, never slept",
+        },
+        "measured": [
+            "store lookups, lock and writes (perf_counter, real backend)",
+            "model inference on each miss (numpy, perf_counter)",
+            "accuracy against the synthetic market's realised price",
+        ],
+        "baseline": {"ttl_s": 0, "wall_s": round(baseline.wall_s, 4)},
+    }
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _request_columns(
+    workload: Workload, cf: Counterfactuals, replays: list[Replay]
+) -> dict[str, list[Any]]:
+    """requests.csv: per configuration, per request (timestamp, pair, horizon replay as a trace)."""
+    pair_of = [p for p, _ in workload.keys]
+    horizon_of = [h for _, h in workload.keys]
+    idx = workload.key_index.tolist()
+    n = workload.requests
+    cols: dict[str, list[Any]] = {
+        name: []
+        for name in (
+            "ttl_s", "timestamp", "pair", "horizon", "cache", "age_s", "lookup_ms", "model_ms",
+            "latency_ms", "served_price", "fresh_price", "realised_price", "served_error_bps",
+            "fresh_error_bps",
+        )
+    }  # fmt: skip
+    fresh_err = np.round(cf.fresh_error_bps(), 4).tolist()
+    for rep in replays:
+        cols["ttl_s"] += [number(rep.ttl_s)] * n
+        cols["timestamp"] += workload.times.tolist()
+        cols["pair"] += [pair_of[k] for k in idx]
+        cols["horizon"] += [horizon_of[k] for k in idx]
+        cols["cache"] += ["hit" if h else "miss" for h in rep.hit.tolist()]
+        cols["age_s"] += np.round(rep.age_s, 3).tolist()
+        cols["lookup_ms"] += np.round(rep.lookup_ms, 5).tolist()
+        cols["model_ms"] += np.round(rep.model_ms, 5).tolist()
+        cols["latency_ms"] += np.round(rep.latency_ms, 5).tolist()
+        cols["served_price"] += rep.served_price.tolist()
+        cols["fresh_price"] += cf.fresh.tolist()
+        cols["realised_price"] += cf.realised.tolist()
+        cols["served_error_bps"] += np.round(error_bps(rep.served_price, cf.realised), 4).tolist()
+        cols["fresh_error_bps"] += fresh_err
+    return cols

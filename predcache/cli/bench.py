@@ -1,0 +1,221 @@
+"""``predcache bench``: a TTL experiment on a simulated clock (and, with --target, live HTTP).
+
+Thin by design: parse and validate the options into :class:`BenchOptions`, call
+:func:`predcache.bench.runner.run_bench` (the whole simulated run is that one call), render.
+The live load generator (``--target``) lives in ``predcache.bench.live``; this module only
+dispatches to it, see :func:`_run_live`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from predcache import config
+from predcache.cli.app import app
+from predcache.durations import parse_duration, parse_duration_list
+from predcache.errors import BadInputError
+from predcache.pairs import DEFAULT_PAIRS, parse_pair_list
+
+DEFAULT_HORIZONS = "1m,5m,15m"
+DEFAULT_OUT = "results"
+
+
+def _horizons(text: str) -> list[int]:
+    from predcache.cli.train import _horizons as whole_minutes  # one rule for train and bench
+
+    return whole_minutes(text)
+
+
+def _check_trace_alone(trace: str | None, synthetic: dict[str, object]) -> None:
+    given = [name for name, value in synthetic.items() if value is not None]
+    if trace is not None and given:
+        raise BadInputError(
+            f"--trace replaces the synthetic workload; drop {', '.join(given)} "
+            "(the trace says when and what is requested)"
+        )
+
+
+def _progress_factory(enabled: bool) -> tuple[Any, Callable[[str, int], Callable[[int], None]]]:
+    """A rich progress bar on stderr (off when not a TTY), and the engine's callback factory."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    progress = Progress(
+        console=Console(stderr=True),
+        transient=True,
+        disable=not (enabled and sys.stderr.isatty()),
+    )
+
+    def start(description: str, total: int) -> Callable[[int], None]:
+        if not progress.live.is_started:
+            progress.start()
+        task = progress.add_task(description, total=total)
+        return lambda done: progress.update(task, completed=done)
+
+    return progress, start
+
+
+@app.command()
+def bench(
+    ttl: str = typer.Option(
+        "90", "--ttl", help="TTL, or a comma-separated sweep such as 0,30,90,300 (0 = no cache)."
+    ),
+    requests: int | None = typer.Option(
+        None, "--requests", help="Synthetic requests per TTL [default: 20000]."
+    ),
+    rate: float | None = typer.Option(
+        None, "--rate", help="Requests per second of simulated time [default: 5]."
+    ),
+    pairs: str | None = typer.Option(
+        None, "--pairs", help=f"Comma-separated pairs [default: {','.join(DEFAULT_PAIRS)}]."
+    ),
+    horizons: str | None = typer.Option(
+        None, "--horizons", help=f"Comma-separated horizons [default: {DEFAULT_HORIZONS}]."
+    ),
+    zipf: float | None = typer.Option(
+        None, "--zipf", help="Zipf exponent of key popularity, 0 = uniform [default: 1.0]."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Workload seed [default: 0]."),
+    start: str | None = typer.Option(
+        None,
+        "--start",
+        help="Market time where traffic begins, ISO 8601 or epoch seconds "
+        "[default: 2025-06-02T00:00:00Z].",
+    ),
+    trace: str | None = typer.Option(
+        None,
+        "--trace",
+        help="Replay this CSV (timestamp,pair,horizon) instead of synthetic traffic.",
+    ),
+    model_delay: str = typer.Option(
+        "1s", "--model-delay", help="Simulated extra model time per miss (added, never slept)."
+    ),
+    backend: str | None = typer.Option(
+        None,
+        "--backend",
+        help="memory | disk | disk:///path | redis://... [env PREDCACHE_BACKEND, default disk].",
+    ),
+    cache_dir: str | None = typer.Option(
+        None, "--cache-dir", help="Disk store directory [env PREDCACHE_CACHE_DIR]."
+    ),
+    models_dir: str | None = typer.Option(
+        None, "--models-dir", help="Model artifacts directory [env PREDCACHE_MODELS_DIR]."
+    ),
+    out: str = typer.Option(DEFAULT_OUT, "--out", help="Where the run's results folder goes."),
+    label: str | None = typer.Option(None, "--label", help="Short name for the results folder."),
+    save_requests: bool = typer.Option(
+        False, "--save-requests", help="Also write requests.csv (one row per request and TTL)."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the summary rows as one JSON list, nothing else on stdout."
+    ),
+    target: list[str] | None = typer.Option(
+        None, "--target", help="Live mode: load-test this prediction API URL (repeatable)."
+    ),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", help="Live mode: concurrent connections."
+    ),
+    duration: str | None = typer.Option(
+        None, "--duration", help="Live mode: run for this long instead of --requests."
+    ),
+    body_template: str | None = typer.Option(
+        None, "--body-template", help="Live mode: JSON request body template."
+    ),
+) -> None:
+    """Measure what a TTL buys (hit ratio, latency, model calls) and costs (age, added error)."""
+    live = {"--concurrency": concurrency, "--duration": duration, "--body-template": body_template}
+    if target:
+        simulated_only = {"--trace": trace, "--rate": rate, "--start": start}
+        given = [name for name, value in simulated_only.items() if value is not None]
+        if given:
+            raise BadInputError(
+                f"{', '.join(given)} only apply to the simulated mode (no --target)"
+            )
+        shared = {
+            "--requests": requests, "--pairs": pairs, "--horizons": horizons, "--zipf": zipf,
+            "--seed": seed, "--out": out, "--label": label, "--save-requests": save_requests,
+        }  # fmt: skip
+        _run_live(target, {**live, **shared}, as_json=as_json)
+        return
+    given_live = [name for name, value in live.items() if value is not None]
+    if given_live:
+        raise BadInputError(f"{', '.join(given_live)} only apply to the live mode (--target URL)")
+    _check_trace_alone(
+        trace,
+        {"--requests": requests, "--rate": rate, "--pairs": pairs, "--horizons": horizons,
+         "--zipf": zipf, "--seed": seed, "--start": start},
+    )  # fmt: skip
+
+    from predcache.bench.runner import BenchOptions
+    from predcache.bench.workload import (
+        DEFAULT_RATE,
+        DEFAULT_REQUESTS,
+        DEFAULT_START,
+        DEFAULT_ZIPF,
+        parse_start,
+    )
+
+    start_text = start or DEFAULT_START
+    opts = BenchOptions(
+        ttls_s=parse_duration_list(ttl, name="ttl"),
+        requests=DEFAULT_REQUESTS if requests is None else requests,
+        rate=DEFAULT_RATE if rate is None else rate,
+        pairs=parse_pair_list(pairs) if pairs else list(DEFAULT_PAIRS),
+        horizons_s=_horizons(horizons or DEFAULT_HORIZONS),
+        zipf=DEFAULT_ZIPF if zipf is None else zipf,
+        seed=0 if seed is None else seed,
+        start=start_text,
+        start_s=parse_start(start_text),
+        model_delay_s=parse_duration(model_delay, name="model-delay"),
+        backend=config.backend_spec(backend),
+        out=out,
+        trace=trace,
+        cache_dir=cache_dir,
+        models_dir=models_dir,
+        save_requests=save_requests,
+        label=label,
+    )
+    _run_simulated(opts, as_json=as_json)
+
+
+def _run_simulated(opts: Any, *, as_json: bool) -> None:
+    """The simulated path: one call to run_bench, then JSON or the header, table and footer."""
+    from rich.console import Console
+
+    from predcache.bench import render
+    from predcache.bench.runner import run_bench
+    from predcache.bench.workload import Workload
+    from predcache.cli.render import print_json
+    from predcache.factory import notify_stderr
+
+    console = Console()
+
+    def header(workload: Workload) -> None:
+        if not as_json:
+            for line in render.header_lines(opts, workload):
+                console.print(line, highlight=False, soft_wrap=True)
+
+    progress, start = _progress_factory(enabled=not as_json)
+    try:
+        result = run_bench(opts, notify=notify_stderr, progress=start, on_ready=header)
+    finally:
+        progress.stop()
+    if as_json:
+        from predcache.bench.results import clean_rows
+
+        print_json(clean_rows(result.rows))
+        return
+    console.print(render.render_table(result, opts))
+    for line in render.footer_lines(result):
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+def _run_live(targets: list[str], opts: dict[str, Any], *, as_json: bool) -> None:
+    """The live mode: :func:`predcache.bench.live.run_from_cli` validates, runs and prints."""
+    from predcache.bench.live import run_from_cli
+
+    run_from_cli(targets, opts, as_json=as_json)
