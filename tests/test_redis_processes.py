@@ -109,3 +109,30 @@ def test_cli_bad_redis_url_is_exit_2(models_dir: Path) -> None:
     out = cli("predict", "ETH/EUR", "--backend", "redis://:s3cret@host:notaport/0")
     assert out.returncode == 2
     assert "s3cret" not in out.stderr and "bad backend" in out.stderr
+
+
+def test_cli_bench_on_redis_keeps_the_password_out_of_results(
+    redis_url: str, models_dir: Path, tmp_path: Path
+) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.config_set("requirepass", "s3cret")  # so the password in the URL is really used
+    try:
+        url = redis_url.replace("redis://", "redis://:s3cret@")
+        out_dir = tmp_path / "results"
+        out = cli(
+            "bench", "--backend", url, "--ttl", "90", "--requests", "300",
+            "--out", str(out_dir), "--json",
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        rows = json.loads(out.stdout)
+        assert rows[0]["hit_ratio"] > 0.5
+        written = "".join(p.read_text() for p in out_dir.rglob("*") if p.is_file())
+        assert "redis://:***@127.0.0.1" in written
+        assert "s3cret" not in written + out.stdout + out.stderr
+    finally:
+        authed = redis.Redis.from_url(redis_url, password="s3cret")
+        authed.config_set("requirepass", "")
+        authed.close()
+        client.close()

@@ -40,7 +40,7 @@ def warn(message: str) -> None:
     if log.hasHandlers():
         log.warning(message)
     else:
-        print(f"predcache: warning: {message}", file=sys.stderr, flush=True)
+        print(f"predcache: {message}", file=sys.stderr, flush=True)
 
 
 class CircuitBreakerStore(Store):

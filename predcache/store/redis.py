@@ -139,9 +139,9 @@ class RedisStore(Store):
         super().__init__(namespace)
         self.settings = settings
         self._prefix = namespaced(settings.prefix, namespace) if namespace else settings.prefix
-        # No retries on timeouts (a slow Redis must cost one timeout, not three plus backoff
-        # sleeps, which is redis-py's default); one immediate retry on a connection error, for
-        # a pooled connection that the server or a proxy closed while it sat idle.
+        # No retries on timeouts: a slow Redis must cost one timeout, not up to ten plus
+        # backoff sleeps (redis-py 8's default). One immediate retry on a connection error,
+        # for a pooled connection that the server or a proxy closed while it sat idle.
         self._pool = redis.ConnectionPool.from_url(
             settings.url,
             socket_timeout=settings.socket_timeout_s,
