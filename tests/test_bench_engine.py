@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -145,7 +146,7 @@ def test_sweep_is_monotone_and_fresh(models_dir: Path, tmp_path: Path) -> None:
     assert [r["ttl_s"] for r in rows] == [0, 30, 90, 300]
     assert rows[0]["hits"] == 0 and rows[0]["added_error_bps"] == pytest.approx(0, abs=1e-3)
     assert rows[0]["speedup_vs_no_cache"] == 1.0
-    for a, b in zip(rows, rows[1:], strict=False):
+    for a, b in itertools.pairwise(rows):
         assert b["hit_ratio"] > a["hit_ratio"]
         assert b["added_error_bps"] > a["added_error_bps"]
         assert b["speedup_vs_no_cache"] > a["speedup_vs_no_cache"]

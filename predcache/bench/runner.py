@@ -28,7 +28,7 @@ from predcache.bench.ttl_model import expected_for_workload
 from predcache.bench.workload import Workload, load_trace, synthetic
 from predcache.durations import format_duration
 from predcache.registry import ModelRegistry
-from predcache.store import redact_url
+from predcache.store import open_store, redact_url
 
 #: Called once per replay with (description, total requests); returns a "done so far" callback.
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
@@ -128,6 +128,8 @@ def run_bench(
         registry.check_horizon(pair, horizon)  # a clear error (and auto-training) up front
     cf = counterfactuals(workload, registry)
     models = {pair: registry.version(pair) for pair in workload.pairs}
+    if any(t > 0 for t in opts.ttls_s):  # a bad spec or an unreachable backend fails here
+        open_store(opts.backend, cache_dir=opts.cache_dir, namespace="bench-check").close()
     if on_ready is not None:
         on_ready(workload)
     run_dir = results.new_run_dir(opts.out, opts.label or opts.default_label())
