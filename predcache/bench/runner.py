@@ -273,7 +273,7 @@ def _request_columns(
         cols["pair"] += [pair_of[k] for k in idx]
         cols["horizon"] += [horizon_of[k] for k in idx]
         cols["cache"] += ["hit" if h else "miss" for h in rep.hit.tolist()]
-        cols["age_s"] += np.round(rep.age_s, 3).tolist()
+        cols["age_s"] += (np.floor(rep.age_s * 1000.0) / 1000.0).tolist()  # never up to the TTL
         cols["lookup_ms"] += np.round(rep.lookup_ms, 5).tolist()
         cols["model_ms"] += np.round(rep.model_ms, 5).tolist()
         cols["latency_ms"] += np.round(rep.latency_ms, 5).tolist()

@@ -29,6 +29,12 @@ def _r(value: float | None, digits: int) -> float | None:
     return round(value, digits)
 
 
+def _age(value: float) -> float:
+    """Ages are rounded *down* to the millisecond: an entry served at 89.9996 s under a 90 s TTL
+    must not read as 90.0 (as old as the TTL, which the freshness rule never serves)."""
+    return math.floor(value * 1000.0) / 1000.0
+
+
 def number(value: float) -> int | float:
     """``90.0`` -> ``90`` (TTLs and rates read better without a trailing ``.0``)."""
     return int(value) if float(value).is_integer() else float(value)
@@ -66,9 +72,9 @@ def summarise(
         "hit_latency_p50_ms": _r(_p(lat[rep.hit], 50), 5),
         "miss_latency_p50_ms": _r(_p(lat[misses], 50), 5),
         "speedup_vs_no_cache": _r(baseline_mean_ms / mean_lat, 3),
-        "mean_age_s": _r(float(rep.age_s.mean()), 3),
-        "p95_age_s": _r(_p(rep.age_s, 95), 3),
-        "max_age_s": _r(float(rep.age_s.max()), 3),
+        "mean_age_s": _age(float(rep.age_s.mean())),
+        "p95_age_s": _age(_p(rep.age_s, 95)),
+        "max_age_s": _age(float(rep.age_s.max())),
         "mae_fresh_bps": _r(mae_fresh, 4),
         "mae_served_bps": _r(mae_served, 4),
         "added_error_bps": _r(mae_served - mae_fresh, 4),
