@@ -77,3 +77,16 @@ def parse_horizon(text: str | float | int) -> int:
         shown = text if not isinstance(text, str) or len(text) <= 32 else text[:32] + "..."
         raise BadDurationError(f"bad horizon: {shown!r} (must be whole seconds)")
     return int(seconds)
+
+
+def parse_minute_horizons(text: str) -> list[int]:
+    """``1m,5m,15m`` -> ``[60, 300, 900]``: the model works on one-minute candles, so the
+    horizons it is trained for (and the bench asks for) are whole minutes."""
+    values = parse_duration_list(text, name="horizon", allow_zero=False)
+    bad = [v for v in values if v % 60 != 0]
+    if bad:
+        raise BadDurationError(
+            f"bad horizon {format_duration(bad[0])}: the model works on one-minute candles, "
+            "so horizons must be whole minutes (1m, 5m, 15m, 1h)"
+        )
+    return [int(v) for v in values]

@@ -427,8 +427,7 @@ def run_from_cli(targets: Sequence[str], opts: Mapping[str, Any], *, as_json: bo
 
     from predcache.bench.results import clean_rows
     from predcache.cli.render import print_json
-    from predcache.cli.train import _horizons as whole_minutes  # the simulated mode's rule
-    from predcache.durations import parse_duration
+    from predcache.durations import parse_duration, parse_minute_horizons
     from predcache.pairs import DEFAULT_PAIRS, parse_pair_list
 
     duration = opts.get("--duration")
@@ -436,7 +435,7 @@ def run_from_cli(targets: Sequence[str], opts: Mapping[str, Any], *, as_json: bo
     if duration_s is not None and opts.get("--requests") is not None:
         raise BadInputError("use either --requests or --duration in the live mode, not both")
     pairs = parse_pair_list(opts["--pairs"]) if opts.get("--pairs") else list(DEFAULT_PAIRS)
-    horizons_s = whole_minutes(opts.get("--horizons") or "1m,5m,15m")
+    horizons_s = parse_minute_horizons(opts.get("--horizons") or "1m,5m,15m")
     args = ["predcache", "bench"] + [a for t in targets for a in ("--target", redact_url(t))]
     for flag, value in opts.items():
         if value is not None and value is not False:

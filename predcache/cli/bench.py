@@ -16,18 +16,12 @@ import typer
 
 from predcache import config
 from predcache.cli.app import app
-from predcache.durations import parse_duration, parse_duration_list
+from predcache.durations import parse_duration, parse_duration_list, parse_minute_horizons
 from predcache.errors import BadInputError
 from predcache.pairs import DEFAULT_PAIRS, parse_pair_list
 
 DEFAULT_HORIZONS = "1m,5m,15m"
 DEFAULT_OUT = "results"
-
-
-def _horizons(text: str) -> list[int]:
-    from predcache.cli.train import _horizons as whole_minutes  # one rule for train and bench
-
-    return whole_minutes(text)
 
 
 def _check_trace_alone(trace: str | None, synthetic: dict[str, object]) -> None:
@@ -165,7 +159,7 @@ def bench(
         requests=DEFAULT_REQUESTS if requests is None else requests,
         rate=DEFAULT_RATE if rate is None else rate,
         pairs=parse_pair_list(pairs) if pairs else list(DEFAULT_PAIRS),
-        horizons_s=_horizons(horizons or DEFAULT_HORIZONS),
+        horizons_s=parse_minute_horizons(horizons or DEFAULT_HORIZONS),
         zipf=DEFAULT_ZIPF if zipf is None else zipf,
         seed=0 if seed is None else seed,
         start=start_text,

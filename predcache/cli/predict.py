@@ -8,7 +8,7 @@ import typer
 
 from predcache.cli.app import app
 from predcache.cli.render import iso_utc, paint, print_json
-from predcache.durations import format_duration, parse_duration
+from predcache.durations import format_duration, parse_duration, parse_horizon
 from predcache.pairs import parse_pair
 from predcache.predictor import Served
 
@@ -83,18 +83,12 @@ def predict(
     from predcache.factory import build_predictor, open_models
 
     pair_c = parse_pair(pair)
-    horizon_s = parse_duration(horizon, name="horizon", allow_zero=False)
-    if horizon_s != int(horizon_s):
-        from predcache.errors import BadDurationError
-
-        raise BadDurationError(f"bad horizon: {horizon!r} (must be whole seconds)")
+    horizon_s = parse_horizon(horizon)
     ttl_s = parse_duration(ttl, name="ttl")
     max_age_s = None if max_age is None else parse_duration(max_age, name="max-age")
     delay_s = parse_duration(model_delay, name="model-delay")
     models = open_models(models_dir)
-    models.check_horizon(
-        pair_c, int(horizon_s)
-    )  # before the store exists: bad input writes nothing
+    models.check_horizon(pair_c, horizon_s)  # before the store exists: bad input writes nothing
     predictor = build_predictor(
         models=models,
         backend=backend,
@@ -105,7 +99,7 @@ def predict(
     )
     try:
         served = predictor.get_or_compute(
-            pair_c, int(horizon_s), max_age_s=max_age_s, refresh=refresh, use_cache=not no_cache
+            pair_c, horizon_s, max_age_s=max_age_s, refresh=refresh, use_cache=not no_cache
         )
     finally:
         if predictor.store is not None:

@@ -9,22 +9,11 @@ import typer
 
 from predcache import config
 from predcache.cli.app import app
-from predcache.durations import format_duration, parse_duration_list
+from predcache.durations import format_duration, parse_minute_horizons
 from predcache.errors import BadInputError
 from predcache.pairs import DEFAULT_PAIRS, parse_pair, parse_pair_list
 
 DEFAULT_HORIZONS = ",".join(format_duration(h) for h in config.DEFAULT_HORIZONS_S)
-
-
-def _horizons(text: str) -> list[int]:
-    values = parse_duration_list(text, name="horizon", allow_zero=False)
-    bad = [v for v in values if v % 60 != 0]
-    if bad:
-        raise BadInputError(
-            f"bad horizon {format_duration(bad[0])}: the model works on one-minute candles, "
-            "so horizons must be whole minutes (1m, 5m, 15m, 1h)"
-        )
-    return [int(v) for v in values]
 
 
 @app.command()
@@ -51,7 +40,7 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON list."),
 ) -> None:
     """Train the toy price model and print model vs naive MAE per pair and horizon."""
-    horizons_s = _horizons(horizons)
+    horizons_s = parse_minute_horizons(horizons)
     if data is not None:
         if pair is None:
             raise BadInputError("--data needs --pair to say which pair the candles are")
