@@ -166,11 +166,26 @@ class ModelRegistry:
             market = self._markets[seed] = Market(seed)
         return market
 
+    def live_market(self, art: Any) -> Any:
+        """The price feed a model predicts from at request time.
+
+        predcache has no live exchange feed: a model trained on the synthetic market reads the
+        market it was trained on; one trained on real one-minute candles reads the default
+        synthetic market (seed 0), since its coefficients only need recent one-minute returns.
+        """
+        if art.step_s != 60:
+            raise ModelError(
+                f"the model for {art.pair} was trained on {art.step_s}s candles; predictions "
+                "read one-minute prices, so retrain it on one-minute candles"
+            )
+        seed = art.training.get("market_seed")
+        return self.market(seed if isinstance(seed, int) else 0)
+
     def compute(self, pair: str, horizon_s: int, at: float) -> Computed:
         from predcache import model
 
         art = self.artifact(pair)
-        market = self.market(int(art.training.get("market_seed", 0)))
+        market = self.live_market(art)
         minute = math.floor(at / 60)
         window = market.prices(pair, minute - art.k, art.k + 1)
         price = model.predict_from_prices(art, window, horizon_s)

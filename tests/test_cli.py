@@ -138,3 +138,27 @@ def test_corrupt_model_is_one_line_error(models_dir: Path) -> None:
     out = cli("predict", "ETH/EUR")
     assert out.returncode == 1
     assert "predcache train" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_train_on_csv_then_predict(tmp_path: Path) -> None:
+    import csv
+    import math
+    import random
+
+    rng = random.Random(1)
+    path, price = tmp_path / "candles.csv", 2000.0
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["timestamp", "open", "high", "low", "close"])
+        for i in range(1500):
+            o = price
+            price *= math.exp(rng.gauss(0, 0.001))
+            hi, lo = max(o, price) * 1.0005, min(o, price) * 0.9995
+            w.writerow(
+                [1_700_000_040 + 60 * i, f"{o:.4f}", f"{hi:.4f}", f"{lo:.4f}", f"{price:.4f}"]
+            )
+    out = cli("train", "--data", str(path), "--pair", "ETH/EUR", "--horizons", "1m,5m", "--json")
+    assert out.returncode == 0, out.stderr
+    assert {r["source"] for r in json.loads(out.stdout)} == {"csv"}
+    served = json.loads(cli("predict", "ETH/EUR", "--horizon", "5m", "--json").stdout)
+    assert served["cache"] == "miss" and served["predicted_price"] > 0
