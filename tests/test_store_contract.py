@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from predcache.entry import Entry
 from predcache.store.base import Store
+from tests.conftest import make_store
 
 
 def entry(price: float = 123.5, created_at: float = 1_800_000_000.0) -> Entry:
@@ -85,14 +88,11 @@ def test_retain_zero_expires(store: Store) -> None:
     assert store.get("k") is None
 
 
-def test_namespaces_are_separate(store: Store) -> None:
-    from pathlib import Path
-
-    other_ns = type(store)
-    if store.name == "disk":
-        other = other_ns(Path(store.directory), namespace="other")  # type: ignore[call-arg,attr-defined]
-    else:
-        pytest.skip("a memory store is private to its object; nothing to share")
+@pytest.mark.parametrize("kind", ["disk", "redis"])  # memory stores share nothing by design
+def test_namespaces_are_separate(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("redis_url") if kind == "redis" else None
+    store = make_store(kind, tmp_path, namespace="one", redis_url=url)
+    other = make_store(kind, tmp_path, namespace="other", redis_url=url)
     store.set("k", entry(1.0))
     other.set("k", entry(2.0))
     got_a, got_b = store.get("k"), other.get("k")
@@ -100,7 +100,9 @@ def test_namespaces_are_separate(store: Store) -> None:
     assert got_b is not None and got_b["predicted_price"] == 2.0
     assert other.clear() == 1
     assert store.get("k") is not None
+    assert store.stats().entries == 1
     other.close()
+    store.close()
 
 
 def test_lock_is_exclusive_until_released(store: Store) -> None:
