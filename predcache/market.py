@@ -35,13 +35,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from predcache.errors import BadDataError, BadInputError
 from predcache.pairs import CATALOGUE, PairInfo, parse_pair
+from predcache.timestamps import parse_timestamp
 
 MINUTES_PER_DAY = 1440
 #: OU time scale (minutes) and variance in units of the walk's one-minute variance.
@@ -235,24 +235,10 @@ class Candles:
 
 
 def _parse_timestamp(text: str) -> int:
-    """Epoch seconds, or ISO 8601 (naive means UTC); raises ValueError with the reason."""
-    s = text.strip()
-    try:
-        value = float(s)
-    except ValueError:
-        try:
-            dt = datetime.fromisoformat(s)
-        except ValueError:
-            raise ValueError(
-                f"timestamp is neither epoch seconds nor ISO 8601 ({text!r})"
-            ) from None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
-        value = dt.timestamp()
-    if not math.isfinite(value) or value != math.floor(value):
-        raise ValueError(f"timestamp is not a whole number of seconds ({text!r})")
-    if abs(value) >= 1e11:
-        raise ValueError(f"timestamp looks like milliseconds; expected epoch seconds ({text!r})")
+    """Candle timestamps are whole epoch seconds; raises ValueError with the reason."""
+    value = parse_timestamp(text)
+    if value != math.floor(value):
+        raise ValueError(f"timestamp is not a whole number of seconds ({text.strip()[:40]!r})")
     return int(value)
 
 

@@ -19,7 +19,6 @@ import io
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ import numpy as np
 from predcache.durations import parse_horizon
 from predcache.errors import BadDataError, BadDurationError, BadInputError, BadPairError
 from predcache.pairs import parse_pair
+from predcache.timestamps import parse_timestamp
 
 #: Where synthetic traffic starts by default: a fixed instant, so runs on any day compare.
 DEFAULT_START = "2025-06-02T00:00:00Z"
@@ -88,21 +88,10 @@ def zipf_probabilities(n: int, s: float) -> np.ndarray:
 
 def parse_start(text: str) -> float:
     """Epoch seconds from ``2025-06-02T00:00:00Z``, ``2025-06-02`` or ``1748822400``."""
-    s = text.strip()
     try:
-        value = float(s)
-    except ValueError:
-        try:
-            dt = datetime.fromisoformat(s)
-        except ValueError:
-            raise BadInputError(
-                f"bad start {text[:40]!r}: expected ISO 8601 (2025-06-02T00:00:00Z) "
-                "or epoch seconds"
-            ) from None
-        value = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
-    if not math.isfinite(value) or not 0 <= value < 1e11:
-        raise BadInputError(f"bad start {text[:40]!r}: out of range")
-    return value
+        return parse_timestamp(text)
+    except ValueError as exc:
+        raise BadInputError(f"bad start: {exc}") from None
 
 
 def synthetic(
@@ -129,24 +118,6 @@ def synthetic(
     times = start + np.cumsum(rng.exponential(1.0 / rate, requests))
     key_index = rng.choice(len(keys), size=requests, p=zipf_probabilities(len(keys), zipf))
     return Workload("synthetic", times, key_index.astype(np.int64), list(keys), rate, zipf, seed)
-
-
-def _parse_time(text: str) -> float:
-    """A trace timestamp: epoch seconds (fractions allowed) or ISO 8601 (naive means UTC)."""
-    s = text.strip()
-    try:
-        value = float(s)
-    except ValueError:
-        try:
-            dt = datetime.fromisoformat(s)
-        except ValueError:
-            raise ValueError(
-                f"timestamp {s[:40]!r} is neither epoch seconds nor ISO 8601"
-            ) from None
-        value = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
-    if not math.isfinite(value) or not 0 <= value < 1e11:
-        raise ValueError(f"timestamp {s[:40]!r} is out of range (epoch seconds expected)")
-    return value
 
 
 def load_trace(path: str | Path) -> Workload:
@@ -200,7 +171,7 @@ def _read_trace_rows(reader: Iterator[list[str]]) -> tuple[np.ndarray, np.ndarra
         raw_p, raw_h = row[i_p], row[i_h]
         pair = pairs.get(raw_p) or pairs.setdefault(raw_p, parse_pair(raw_p))
         horizon = horizons.get(raw_h) or horizons.setdefault(raw_h, parse_horizon(raw_h))
-        times.append(_parse_time(row[i_t]))
+        times.append(parse_timestamp(row[i_t]))
         index.append(keys.setdefault((pair, horizon), len(keys)))
     if not times:
         raise ValueError("no requests: the trace has a header but no rows")
