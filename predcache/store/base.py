@@ -21,7 +21,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from predcache.entry import Entry
+from predcache.entry import Entry, decode_entry
 
 
 @dataclass
@@ -47,6 +47,13 @@ class Store(ABC):
     def __init__(self, namespace: str = "") -> None:
         self.namespace = namespace
         self.corrupt_reads = 0
+
+    def _decode(self, raw: object) -> Entry | None:
+        """The one gate from stored bytes to an entry: not our JSON counts as corrupt (a miss)."""
+        entry = decode_entry(raw)
+        if entry is None:
+            self.corrupt_reads += 1
+        return entry
 
     @abstractmethod
     def get(self, key: str) -> Entry | None: ...

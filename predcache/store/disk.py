@@ -166,10 +166,7 @@ class DiskStore(Store):
             self._failed(exc, "read")
         if raw is None:
             return None
-        entry = decode_entry(raw)
-        if entry is None:
-            self.corrupt_reads += 1
-        return entry
+        return self._decode(raw)
 
     def set(self, key: str, entry: Entry, retain_s: float | None = None) -> None:
         try:

@@ -37,10 +37,7 @@ class MemoryStore(Store):
         text, deadline = item
         if deadline is not None and time.monotonic() >= deadline:
             return None
-        entry = decode_entry(text)
-        if entry is None:
-            self.corrupt_reads += 1
-        return entry
+        return self._decode(text)
 
     def set(self, key: str, entry: Entry, retain_s: float | None = None) -> None:
         self.set_raw(key, encode_entry(entry), retain_s)

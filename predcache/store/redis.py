@@ -186,10 +186,7 @@ class RedisStore(Store):
         raw = self._run("get", lambda: self._redis.get(self.key(key)))
         if raw is None:
             return None
-        entry = decode_entry(raw)
-        if entry is None:
-            self.corrupt_reads += 1
-        return entry
+        return self._decode(raw)
 
     def set(self, key: str, entry: Entry, retain_s: float | None = None) -> None:
         text = encode_entry(entry)  # ValueError for a non-JSON value, before any I/O
