@@ -1,0 +1,1 @@
+"""Reliability and security suite (issue 7): faults, corruption, bad input, limits, on purpose."""
