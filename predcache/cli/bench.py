@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from predcache import config
+from predcache.cli import options
 from predcache.cli.app import app
 from predcache.durations import parse_duration, parse_duration_list, parse_minute_horizons
 from predcache.errors import BadInputError
@@ -88,17 +89,9 @@ def bench(
     model_delay: str = typer.Option(
         "1s", "--model-delay", help="Simulated extra model time per miss (added, never slept)."
     ),
-    backend: str | None = typer.Option(
-        None,
-        "--backend",
-        help="memory | disk | disk:///path | redis://... [env PREDCACHE_BACKEND, default disk].",
-    ),
-    cache_dir: str | None = typer.Option(
-        None, "--cache-dir", help="Disk store directory [env PREDCACHE_CACHE_DIR]."
-    ),
-    models_dir: str | None = typer.Option(
-        None, "--models-dir", help="Model artifacts directory [env PREDCACHE_MODELS_DIR]."
-    ),
+    backend: str | None = options.BACKEND,
+    cache_dir: str | None = options.CACHE_DIR,
+    models_dir: str | None = options.MODELS_DIR,
     out: str = typer.Option(DEFAULT_OUT, "--out", help="Where the run's results folder goes."),
     label: str | None = typer.Option(None, "--label", help="Short name for the results folder."),
     save_requests: bool = typer.Option(

@@ -7,16 +7,13 @@ import time
 import typer
 
 from predcache import config
+from predcache.cli import options
 from predcache.cli.app import cache_app
 from predcache.cli.render import print_json
 from predcache.store import open_store, redact_url
 
-_BACKEND = typer.Option(
-    None, "--backend", help="memory | disk | disk:///path | redis://... [env PREDCACHE_BACKEND]."
-)
-_CACHE_DIR = typer.Option(
-    None, "--cache-dir", help="Disk store directory [env PREDCACHE_CACHE_DIR]."
-)
+_BACKEND = options.BACKEND
+_CACHE_DIR = options.CACHE_DIR
 
 
 @cache_app.command("stats")

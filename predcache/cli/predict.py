@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 
+from predcache.cli import options
 from predcache.cli.app import app
 from predcache.cli.render import iso_utc, paint, print_json
 from predcache.durations import format_duration, parse_duration, parse_horizon
@@ -66,17 +67,9 @@ def predict(
     model_delay: str = typer.Option(
         "0", "--model-delay", help="Simulated extra model time on a miss (e.g. 1s, as in the seed)."
     ),
-    backend: str | None = typer.Option(
-        None,
-        "--backend",
-        help="memory | disk | disk:///path | redis://host:port/db [env PREDCACHE_BACKEND].",
-    ),
-    cache_dir: str | None = typer.Option(
-        None, "--cache-dir", help="Disk store directory [env PREDCACHE_CACHE_DIR]."
-    ),
-    models_dir: str | None = typer.Option(
-        None, "--models-dir", help="Model artifacts directory [env PREDCACHE_MODELS_DIR]."
-    ),
+    backend: str | None = options.BACKEND,
+    cache_dir: str | None = options.CACHE_DIR,
+    models_dir: str | None = options.MODELS_DIR,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a line."),
 ) -> None:
     """Predict PAIR's price HORIZON ahead; says HIT/MISS, age and latency."""

@@ -15,6 +15,7 @@ import tempfile
 import typer
 
 from predcache import config
+from predcache.cli import options
 from predcache.cli.app import app
 from predcache.durations import format_duration, parse_duration
 from predcache.errors import BadInputError
@@ -37,17 +38,9 @@ def serve(
     no_cache: bool = typer.Option(
         False, "--no-cache", help="Compute every request (the seed's API without cache)."
     ),
-    backend: str | None = typer.Option(
-        None,
-        "--backend",
-        help="memory | disk | disk:///path | redis://... [env PREDCACHE_BACKEND].",
-    ),
-    cache_dir: str | None = typer.Option(
-        None, "--cache-dir", help="Disk store directory [env PREDCACHE_CACHE_DIR]."
-    ),
-    models_dir: str | None = typer.Option(
-        None, "--models-dir", help="Model artifacts directory [env PREDCACHE_MODELS_DIR]."
-    ),
+    backend: str | None = options.BACKEND,
+    cache_dir: str | None = options.CACHE_DIR,
+    models_dir: str | None = options.MODELS_DIR,
     model_delay: str = typer.Option(
         "0", "--model-delay", help="Simulated extra model time per call (e.g. 1s, as in the seed)."
     ),

@@ -1,0 +1,18 @@
+"""Options that several commands share, declared once so they read and behave the same."""
+
+from __future__ import annotations
+
+import typer
+
+BACKEND = typer.Option(
+    None,
+    "--backend",
+    help="memory | disk | disk:///path | redis://host:port/db "
+    "[env PREDCACHE_BACKEND; default disk].",
+)
+CACHE_DIR = typer.Option(
+    None, "--cache-dir", help="Disk store directory [env PREDCACHE_CACHE_DIR]."
+)
+MODELS_DIR = typer.Option(
+    None, "--models-dir", help="Model artifacts directory [env PREDCACHE_MODELS_DIR]."
+)
