@@ -26,6 +26,10 @@ PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 LOCK_TAG = "__lock__"
 DB_NAME = "cache.db"
+#: diskcache writes values above ``disk_min_file_size`` (32 KB) to separate files, created
+#: with the umask's modes (0755 dirs, 0644 files): world-readable. Predictions are a few
+#: hundred bytes, so every value stays inside the private (0600) SQLite file instead.
+INLINE_VALUES_UP_TO = 1 << 30
 
 
 def is_corruption(exc: BaseException) -> bool:
@@ -111,6 +115,7 @@ class DiskStore(Store):
             disk=JsonOnlyDisk,
             size_limit=self._size_limit,
             eviction_policy="least-recently-stored",
+            disk_min_file_size=INLINE_VALUES_UP_TO,
         )
         if fresh:  # later -wal/-shm files take the main file's mode; these exist already
             for suffix in ("", "-wal", "-shm"):
