@@ -16,3 +16,9 @@ CACHE_DIR = typer.Option(
 MODELS_DIR = typer.Option(
     None, "--models-dir", help="Model artifacts directory [env PREDCACHE_MODELS_DIR]."
 )
+SIZE_LIMIT = typer.Option(
+    None,
+    "--size-limit",
+    help="Disk store size cap, e.g. 256MB or 1GiB; the oldest entries are evicted past it "
+    "[default 256MB].",
+)

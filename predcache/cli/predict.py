@@ -70,22 +70,26 @@ def predict(
     backend: str | None = options.BACKEND,
     cache_dir: str | None = options.CACHE_DIR,
     models_dir: str | None = options.MODELS_DIR,
+    size_limit: str | None = options.SIZE_LIMIT,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a line."),
 ) -> None:
     """Predict PAIR's price HORIZON ahead; says HIT/MISS, age and latency."""
     from predcache.factory import build_predictor, open_models
+    from predcache.sizes import parse_size
 
     pair_c = parse_pair(pair)
     horizon_s = parse_horizon(horizon)
     ttl_s = parse_duration(ttl, name="ttl")
     max_age_s = None if max_age is None else parse_duration(max_age, name="max-age")
     delay_s = parse_duration(model_delay, name="model-delay")
+    limit = None if size_limit is None else parse_size(size_limit, name="size-limit")
     models = open_models(models_dir)
     models.check_horizon(pair_c, horizon_s)  # before the store exists: bad input writes nothing
     predictor = build_predictor(
         models=models,
         backend=backend,
         cache_dir=cache_dir,
+        size_limit=limit,
         ttl_s=ttl_s,
         model_delay_s=delay_s,
         use_store=not no_cache and ttl_s > 0,
