@@ -410,6 +410,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60_000, help="bench replay length (d)")
     parser.add_argument("--out", default="results/perf.csv", help="where the CSV goes")
     parser.add_argument("--seed", type=int, default=1, help="seed for the interleaving order")
+    parser.add_argument(
+        "--only",
+        default="abcde",
+        help="run only these checks, e.g. --only c (b and e run together)",
+    )
     args = parser.parse_args()
     if not (100 <= args.hits <= 20_000 and 1 <= args.misses <= 10 and 5 <= args.cli_runs <= 200
             and 1000 <= args.requests <= 200_000):  # fmt: skip
@@ -419,10 +424,15 @@ def main() -> None:
     started = time.perf_counter()
     box = Sandbox()
     try:
-        rows = in_process(box, args.hits, rng)
-        rows += over_http(box, args.hits, args.misses, rng)
-        rows += cli(box, args.cli_runs, rng)
-        rows += engine(box, args.requests)
+        rows: list[Row] = []
+        if "a" in args.only:
+            rows += in_process(box, args.hits, rng)
+        if "b" in args.only or "e" in args.only:
+            rows += over_http(box, args.hits, args.misses, rng)
+        if "c" in args.only:
+            rows += cli(box, args.cli_runs, rng)
+        if "d" in args.only:
+            rows += engine(box, args.requests)
     finally:
         box.close()
     write_csv(rows, Path(args.out))

@@ -15,16 +15,22 @@ import traceback
 
 import typer
 
-from predcache.cli import bench as _bench  # noqa: F401  (registers commands)
-from predcache.cli import cache as _cache  # noqa: F401
-from predcache.cli import predict as _predict  # noqa: F401
-from predcache.cli import report as _report  # noqa: F401
-from predcache.cli import serve as _serve  # noqa: F401
-from predcache.cli import train as _train  # noqa: F401
-from predcache.cli.app import STATE, app
+from predcache.cli.app import STATE, app, register_lazy
 from predcache.errors import EXIT_BAD_INPUT, EXIT_FAILURE, PredcacheError
 
 __all__ = ["app", "main"]
+
+# Each command's module, imported only when that command runs (see predcache.cli.app).
+register_lazy(
+    {
+        "bench": "predcache.cli.bench",
+        "cache": "predcache.cli.cache",
+        "predict": "predcache.cli.predict",
+        "report": "predcache.cli.report",
+        "serve": "predcache.cli.serve",
+        "train": "predcache.cli.train",
+    }
+)
 
 
 def _fail(message: str, code: int) -> int:
