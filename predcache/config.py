@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 ENV_CACHE_DIR = "PREDCACHE_CACHE_DIR"
@@ -29,6 +30,9 @@ def cache_dir(override: str | Path | None = None) -> Path:
     env = os.environ.get(ENV_CACHE_DIR)
     if env:
         return Path(env).expanduser()
+    xdg = _xdg_dir("XDG_CACHE_HOME", "~/.cache")
+    if xdg is not None:
+        return xdg / "predcache"
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("predcache"))
@@ -41,9 +45,27 @@ def models_dir(override: str | Path | None = None) -> Path:
     env = os.environ.get(ENV_MODELS_DIR)
     if env:
         return Path(env).expanduser()
+    xdg = _xdg_dir("XDG_DATA_HOME", "~/.local/share")
+    if xdg is not None:
+        return xdg / "predcache" / "models"
     import platformdirs
 
     return Path(platformdirs.user_data_dir("predcache")) / "models"
+
+
+def _xdg_dir(variable: str, default: str) -> Path | None:
+    """On Linux, the XDG base directory platformdirs would name, without importing it.
+
+    Importing platformdirs costs ~2.5 ms, a few percent of a ``predcache predict`` cache hit,
+    for a rule that on Linux is two lines of the XDG spec: an absolute ``$XDG_..._HOME``, else
+    the default under HOME. Elsewhere (macOS, Windows, Android) platformdirs decides.
+    """
+    if sys.platform != "linux" or "ANDROID_ROOT" in os.environ:
+        return None
+    value = os.environ.get(variable, "")
+    if value.strip() and os.path.isabs(value):
+        return Path(value)
+    return Path(os.path.expanduser(default))
 
 
 def backend_spec(override: str | None = None) -> str:
