@@ -72,6 +72,23 @@ def kill_at_random(proc: subprocess.Popen[str], rng: random.Random, lo: float, h
     assert proc.returncode == -signal.SIGKILL
 
 
+def entries(cache_dir: Path) -> int:
+    if not (cache_dir / "cache.db").exists():
+        return 0
+    with DiskStore(cache_dir) as store:
+        return store.stats().entries
+
+
+def wait_until_writing(proc: subprocess.Popen[str], cache_dir: Path, before: int) -> None:
+    """Poll (bounded) until the bench has added entries, so the kill lands mid-run."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if entries(cache_dir) > before:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the bench never started writing")
+
+
 def predict_answers(cache_dir: Path) -> None:
     out = cli("predict", "ETH/EUR", "--horizon", "5m", "--cache-dir", str(cache_dir), "--json")
     assert out.returncode == 0, out.stderr
@@ -119,6 +136,7 @@ def test_bench_killed_mid_run(tmp_path: Path, models_dir: Path) -> None:
     rng = random.Random(11)
     read = 0
     for i in range(BENCH_KILLS):
+        before = entries(cache_dir)
         proc = subprocess.Popen(
             [
                 *cli.command, "bench", "--backend", "disk", "--cache-dir", str(cache_dir),
@@ -129,7 +147,8 @@ def test_bench_killed_mid_run(tmp_path: Path, models_dir: Path) -> None:
             stderr=subprocess.DEVNULL,
             text=True,
         )  # fmt: skip
-        kill_at_random(proc, rng, 1.5, 4.0)
+        wait_until_writing(proc, cache_dir, before)
+        kill_at_random(proc, rng, 0.0, 1.0)
         found = survey(cache_dir, None)
         assert found.misses == 0
         read += found.valid
