@@ -124,8 +124,16 @@ def replay(
     timed = None
     if ttl_s > 0:
         timed = TimedStore(open_store(backend, cache_dir=cache_dir, namespace=namespace))
+    # One process replays the requests one by one: no other process can compete for a key, so
+    # the store's cross-process lease lock would only add two writes per miss.
     predictor = Predictor(
-        timed, registry, clock=clock, ttl_s=ttl_s, model_delay_s=model_delay_s, sleep=_no_sleep
+        timed,
+        registry,
+        clock=clock,
+        ttl_s=ttl_s,
+        model_delay_s=model_delay_s,
+        sleep=_no_sleep,
+        cross_process_lock=False,
     )
     times = workload.times.tolist()
     key_of = [workload.keys[k] for k in workload.key_index.tolist()]
