@@ -13,6 +13,8 @@ import json
 import math
 from typing import Any
 
+import orjson
+
 Entry = dict[str, Any]
 
 #: field -> accepted types; every entry has at least these.
@@ -33,29 +35,40 @@ def encode_entry(entry: Entry) -> str:
 
 
 def decode_entry(raw: object) -> Entry | None:
-    """The entry in ``raw`` (str or bytes of JSON), or ``None`` when it is not a valid entry."""
-    if isinstance(raw, bytes | bytearray | memoryview):
-        try:
-            raw = bytes(raw).decode("utf-8")
-        except UnicodeDecodeError:
+    """The entry in ``raw`` (str or bytes of JSON), or ``None`` when it is not a valid entry.
+
+    This runs on every cache hit, so it parses with orjson (about 4x faster than ``json`` on an
+    entry; it also rejects invalid UTF-8 and NaN/Infinity, which are not valid entries anyway).
+    """
+    if isinstance(raw, str):
+        if not raw.startswith("{"):
             return None
-    if not isinstance(raw, str) or not raw.startswith("{"):
+    elif isinstance(raw, bytes | bytearray | memoryview):
+        if raw[:1] != b"{":
+            return None
+    else:
         return None
     try:
-        value = json.loads(raw)
-    except ValueError:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         return None
     return value if is_valid_entry(value) else None
 
 
+#: (field, exact types) for :func:`is_valid_entry`; exact, so a bool is never taken for an int
+_CHECKS = tuple(REQUIRED_FIELDS.items())
+
+
 def is_valid_entry(value: object) -> bool:
     """True when ``value`` has every required field with a sane type and finite numbers."""
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         return False
-    for field, types in REQUIRED_FIELDS.items():
-        item = value.get(field)
-        if isinstance(item, bool) or not isinstance(item, types):
+    get = value.get
+    for field, types in _CHECKS:
+        item = get(field)
+        kind = type(item)
+        if kind not in types:
             return False
-        if isinstance(item, float) and not math.isfinite(item):
+        if kind is float and not math.isfinite(item):
             return False
     return bool(value["predicted_price"] > 0)
