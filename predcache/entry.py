@@ -69,6 +69,6 @@ def is_valid_entry(value: object) -> bool:
         kind = type(item)
         if kind not in types:
             return False
-        if kind is float and not math.isfinite(item):
+        if kind is float and not math.isfinite(item):  # type: ignore[arg-type]
             return False
     return bool(value["predicted_price"] > 0)
