@@ -174,6 +174,29 @@ class Predictor:
         age = max(0.0, self.clock.now() - float(entry["created_at"]))
         return Served(entry, MISS, age, _ms_since(started), key, stored=True)
 
+    def get_fresh(
+        self, pair: str, horizon_s: int, *, max_age_s: float | None = None
+    ) -> Served | None:
+        """The hit path alone: a fresh entry served (and counted), or ``None``, never a compute.
+
+        For a caller that must not block on a miss, such as the server's event loop: it serves
+        hits in place and hands everything else (miss, ttl 0, backend error) to
+        :meth:`get_or_compute` in a worker thread, which then counts that request.
+        """
+        started = time.perf_counter()
+        limit = self.freshness_limit(max_age_s)
+        if self.store is None or limit <= 0:
+            return None
+        key = self.key_for(pair, horizon_s)
+        self.models.check_horizon(pair, horizon_s)
+        try:
+            served = self._read_fresh(key, limit, started)
+        except StoreError:
+            return None
+        if served is not None:
+            self.stats.requests += 1
+        return served
+
     def refresh_if_idle(self, pair: str, horizon_s: int, seen_created_at: float) -> bool:
         """Recompute and store a key ahead of its expiry, unless that work is already done.
 
