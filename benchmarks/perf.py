@@ -192,7 +192,8 @@ def over_http(box: Sandbox, hits: int, misses: int, rng: random.Random) -> list[
     try:
         http.wait_until_up(ours_port, serve)
         noop = http.start_noop(noop_port)
-        return _http_rows(ours_port, noop_port, hits, misses, rng)
+        with http.pinned(serve.pid, noop.pid):
+            return _http_rows(ours_port, noop_port, hits, misses, rng)
     finally:
         http.stop(serve)
         if noop is not None:

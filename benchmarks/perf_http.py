@@ -13,10 +13,13 @@ log level warning), so the only difference between the two servers is the route'
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -104,6 +107,31 @@ def throughput(port: int, raw: bytes, concurrency: int, per_client: int) -> floa
         return concurrency * per_client / (time.perf_counter() - t0)
 
     return asyncio.run(main())
+
+
+@contextmanager
+def pinned(*server_pids: int) -> Iterator[None]:
+    """Both servers on the last CPU, this client on the others, while timing (Linux).
+
+    On a 2-core machine, where the scheduler puts each process decides whether a request
+    crosses cores, which moved either side's p50 by 30 us between runs; pinning gives both
+    servers the same placement, so the ratio compares the servers, not their luck.
+    """
+    if not hasattr(os, "sched_setaffinity") or (os.cpu_count() or 1) < 2:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    cpus = sorted(before)
+    if len(cpus) < 2:
+        yield
+        return
+    for pid in server_pids:
+        os.sched_setaffinity(pid, {cpus[-1]})
+    os.sched_setaffinity(0, set(cpus[:-1]))
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def wait_until_up(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
