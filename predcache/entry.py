@@ -38,37 +38,44 @@ def decode_entry(raw: object) -> Entry | None:
     """The entry in ``raw`` (str or bytes of JSON), or ``None`` when it is not a valid entry.
 
     This runs on every cache hit, so it parses with orjson (about 4x faster than ``json`` on an
-    entry; it also rejects invalid UTF-8 and NaN/Infinity, which are not valid entries anyway).
+    entry). orjson refuses what is not JSON text (a non-str/bytes value, invalid UTF-8, NaN and
+    out-of-range numbers), so every float it returns is finite.
     """
-    if isinstance(raw, str):
-        if not raw.startswith("{"):
-            return None
-    elif isinstance(raw, bytes | bytearray | memoryview):
-        if raw[:1] != b"{":
-            return None
-    else:
-        return None
     try:
-        value = orjson.loads(raw)
+        value = orjson.loads(raw)  # type: ignore[arg-type]
     except orjson.JSONDecodeError:
         return None
-    return value if is_valid_entry(value) else None
+    return value if _has_entry_shape(value) else None
 
 
-#: (field, exact types) for :func:`is_valid_entry`; exact, so a bool is never taken for an int
-_CHECKS = tuple(REQUIRED_FIELDS.items())
+_NUMBER = (float, int)
+
+
+def _has_entry_shape(v: Any) -> bool:
+    """The required fields with their exact types (a bool is never taken for an int).
+
+    Written out rather than looped over :data:`REQUIRED_FIELDS`: it is on every hit, and the
+    inline form costs half as much. A test keeps the two in agreement.
+    """
+    try:
+        return (
+            type(v) is dict
+            and type(v["pair"]) is str
+            and type(v["horizon_s"]) is int
+            and type(v["model_version"]) is str
+            and type(v["predicted_price"]) in _NUMBER
+            and type(v["as_of"]) in _NUMBER
+            and type(v["created_at"]) in _NUMBER
+            and type(v["compute_ms"]) in _NUMBER
+            and v["predicted_price"] > 0
+        )
+    except KeyError:
+        return False
 
 
 def is_valid_entry(value: object) -> bool:
-    """True when ``value`` has every required field with a sane type and finite numbers."""
-    if type(value) is not dict:
+    """True when ``value`` (from any source) has every required field, typed, finite, positive."""
+    if not _has_entry_shape(value):
         return False
-    get = value.get
-    for field, types in _CHECKS:
-        item = get(field)
-        kind = type(item)
-        if kind not in types:
-            return False
-        if kind is float and not math.isfinite(item):  # type: ignore[arg-type]
-            return False
-    return bool(value["predicted_price"] > 0)
+    assert isinstance(value, dict)
+    return all(math.isfinite(value[f]) for f, types in REQUIRED_FIELDS.items() if float in types)

@@ -38,7 +38,7 @@ DEFAULT_LOCK_LEASE_S = 30.0
 LOCK_POLL_S = 0.01
 
 
-@dataclass
+@dataclass(slots=True)
 class Served:
     """A prediction and how it was served."""
 

@@ -91,6 +91,7 @@ class DiskStore(Store):
         super().__init__(namespace)
         self.directory = Path(directory).expanduser()
         self._size_limit = size_limit
+        self._prefix = namespaced(namespace, "") if namespace else ""  # the hot read's key prefix
         try:
             make_private_dir(self.directory)
             if not self.directory.is_dir():
@@ -163,7 +164,7 @@ class DiskStore(Store):
 
     def get(self, key: str) -> Entry | None:
         try:
-            raw = self._cache.get(namespaced(self.namespace, key))
+            raw = self._cache.get(self._prefix + key if self._prefix else key)
         except PickleRefused:
             self.corrupt_reads += 1
             return None
