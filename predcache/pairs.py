@@ -8,15 +8,14 @@ unchecked. This module is plain Python (no numpy) because it sits on the cache-h
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from predcache.errors import BadPairError
 
 _PAIR = re.compile(r"^([A-Z0-9]{2,10})/([A-Z0-9]{2,10})$")
 
 
-@dataclass(frozen=True)
-class PairInfo:
+class PairInfo(NamedTuple):
     """What the synthetic market needs to know about a pair."""
 
     name: str

@@ -12,9 +12,8 @@ import json
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from predcache.durations import format_duration
 from predcache.errors import BadHorizonError, ModelError
@@ -23,8 +22,7 @@ from predcache.pairs import pair_slug
 MODEL_SCHEMA = "predcache.model/1"
 
 
-@dataclass(frozen=True)
-class Computed:
+class Computed(NamedTuple):
     """One fresh model output."""
 
     predicted_price: float
@@ -42,8 +40,7 @@ class ModelSource(Protocol):
     def compute(self, pair: str, horizon_s: int, at: float) -> Computed: ...
 
 
-@dataclass(frozen=True)
-class ModelHeader:
+class ModelHeader(NamedTuple):
     """The few artifact fields the hit path needs."""
 
     pair: str

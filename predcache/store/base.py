@@ -19,13 +19,12 @@ Contract (tested once for all backends in ``tests/test_store_contract.py``):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from predcache.entry import Entry, decode_entry
 
 
-@dataclass
-class StoreStats:
+class StoreStats(NamedTuple):
     """What ``predcache cache stats`` shows."""
 
     backend: str
@@ -35,7 +34,8 @@ class StoreStats:
     oldest_created_at: float | None = None
     newest_created_at: float | None = None
     corrupt: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
+    #: backend-specific figures (e.g. the circuit breaker's state)
+    extra: dict[str, object] | None = None
 
 
 class Store(ABC):

@@ -147,10 +147,13 @@ class CircuitBreakerStore(Store):
 
     def stats(self) -> StoreStats:
         st = self.inner.stats()
-        st.extra.update(
-            breaker=self.state, outages=self.outages, short_circuited=self.short_circuited
-        )
-        return st
+        extra = {
+            **(st.extra or {}),
+            "breaker": self.state,
+            "outages": self.outages,
+            "short_circuited": self.short_circuited,
+        }
+        return st._replace(extra=extra)
 
     def close(self) -> None:
         self.inner.close()
