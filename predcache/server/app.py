@@ -34,7 +34,8 @@ from starlette.routing import Route
 from predcache.errors import BadInputError
 from predcache.factory import build_predictor
 from predcache.predictor import HIT, Predictor
-from predcache.server.errors import BodyTooLargeError, error_body, status_for
+from predcache.server.endpoint import ClientGoneError, Headers, PredictEndpoint, PredictRequest
+from predcache.server.errors import error_body, status_for
 from predcache.server.metrics import CountingModels, Metrics
 from predcache.server.protocol import (
     cache_headers,
@@ -84,31 +85,16 @@ class PredictService:
         call = functools.partial(fn, *args, **kwargs)
         return await anyio.to_thread.run_sync(call, limiter=self.limiter)
 
-    async def read_body(self, request: Request) -> bytes:
-        """The body, refused with 413 as soon as it passes the cap (declared or streamed)."""
-        cap = self.settings.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > cap:
-            raise BodyTooLargeError(f"body too large: {declared} bytes (limit {cap})")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > cap:
-                raise BodyTooLargeError(f"body too large: over {cap} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    async def predict(self, request: Request, from_body: bool) -> Response:
-        """Parse, serve through the predictor, and answer with caching headers."""
+    async def answer(self, request: PredictRequest) -> tuple[int, bytes, Headers]:
+        """Parse, serve through the predictor; (status, JSON body, caching headers)."""
         started = time.perf_counter()
         try:
-            if from_body:
-                pair, horizon_s = parse_json_body(await self.read_body(request))
+            if request.method == "POST":
+                pair, horizon_s = parse_json_body(await request.body())
             else:
-                q = request.query_params
+                q = request.query()
                 pair, horizon_s = parse_fields(q.get("product_id", q.get("pair")), q.get("horizon"))
-            max_age_s, no_cache = parse_cache_control(request.headers.get("cache-control"))
+            max_age_s, no_cache = parse_cache_control(request.cache_control)
             served = None
             if self.inline_hits and not no_cache and pair in self._warm:
                 served = self.predictor.get_fresh(pair, horizon_s, max_age_s=max_age_s)
@@ -122,6 +108,8 @@ class PredictService:
                     use_cache=self.settings.use_cache,
                 )
                 self._warm.add(pair)
+        except ClientGoneError:
+            raise
         except Exception as exc:
             return self.fail(exc, started)
         if served.cache == HIT and self.refresher is not None:
@@ -131,7 +119,7 @@ class PredictService:
         self.metrics.served(served.cache, time.perf_counter() - started)
         if served.detail == "backend-unavailable":  # answered (bypass), but count the failure
             self.metrics.errors["backend"].inc()
-        return Response(response_json(served), media_type="application/json", headers=headers)
+        return 200, response_json(served), headers
 
     def _maybe_refresh(self, pair: str, horizon_s: int, entry: dict[str, Any]) -> None:
         assert self.refresher is not None
@@ -141,7 +129,7 @@ class PredictService:
             self._background.add(task)  # keep a reference until it is done
             task.add_done_callback(self._background.discard)
 
-    def fail(self, exc: Exception, started: float) -> Response:
+    def fail(self, exc: Exception, started: float) -> tuple[int, bytes, Headers]:
         """A JSON error for ``exc``; counted, and logged only when it was not planned."""
         status = status_for(exc)
         if isinstance(exc, BadInputError):
@@ -152,7 +140,7 @@ class PredictService:
         else:
             kind = "model"
         self.metrics.failed(kind, time.perf_counter() - started)
-        return Response(orjson.dumps(error_body(exc)), status, media_type="application/json")
+        return status, orjson.dumps(error_body(exc)), []
 
 
 def create_app(settings: ServeSettings) -> FastAPI:
@@ -195,7 +183,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         summary="Predict a pair's price (the seed's request).",
     )
     async def predict_post(request: Request) -> Response:
-        return await service.predict(request, from_body=True)
+        return await documented(request)
 
     @app.get(
         "/predict",
@@ -204,17 +192,22 @@ def create_app(settings: ServeSettings) -> FastAPI:
         summary="Predict a pair's price (query string).",
     )
     async def predict_get(request: Request) -> Response:
-        return await service.predict(request, from_body=False)
+        return await documented(request)
 
-    async def predict_direct(request: Request) -> Response:
-        return await service.predict(request, from_body=request.method == "POST")
+    async def documented(request: Request) -> Response:
+        status, body, headers = await service.answer(
+            PredictRequest(request.scope, request.receive, settings.max_body_bytes)
+        )
+        plain = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}
+        return Response(body, status, headers=plain, media_type="application/json")
 
     # The two routes above document /predict (OpenAPI, /docs); requests reach the same handler
-    # through this plain Starlette route, matched first, which skips FastAPI's per-request
-    # dependency solving and endpoint wrapping (~10 us of a ~200 us hit): the handler takes the
-    # raw request and parses it itself anyway. Methods other than GET/POST still get a 405.
+    # through this plain Starlette route to a bare ASGI endpoint, matched first, which skips
+    # FastAPI's per-request dependency solving and Starlette's Request/Response objects (the
+    # handler parses the request itself anyway). Other methods still get a 405.
+    endpoint = PredictEndpoint(service, settings.max_body_bytes)
     app.router.routes.insert(
-        0, Route("/predict", predict_direct, methods=["GET", "POST"], include_in_schema=False)
+        0, Route("/predict", endpoint, methods=["GET", "POST"], include_in_schema=False)
     )
 
     @app.get("/health", summary="Liveness and the settings this process serves with.")
