@@ -36,7 +36,7 @@ from predcache.factory import build_predictor
 from predcache.predictor import HIT, Predictor
 from predcache.server.endpoint import ClientGoneError, Headers, PredictEndpoint, PredictRequest
 from predcache.server.errors import error_body, status_for
-from predcache.server.metrics import CountingModels, Metrics
+from predcache.server.metrics import CountingModels, Metrics, make_metrics
 from predcache.server.protocol import (
     cache_headers,
     parse_cache_control,
@@ -66,7 +66,7 @@ class PredictService:
                 predictor,
                 self.run,
                 beta=settings.refresh_beta,
-                on_error=metrics.errors["refresh"].inc,
+                on_error=functools.partial(metrics.count_error, "refresh"),
             )
             if settings.refresh_ahead and settings.use_cache
             else None
@@ -118,7 +118,7 @@ class PredictService:
         headers = cache_headers(served, limit, refreshed=no_cache)
         self.metrics.served(served.cache, time.perf_counter() - started)
         if served.detail == "backend-unavailable":  # answered (bypass), but count the failure
-            self.metrics.errors["backend"].inc()
+            self.metrics.count_error("backend")
         return 200, response_json(served), headers
 
     def _maybe_refresh(self, pair: str, horizon_s: int, entry: dict[str, Any]) -> None:
@@ -155,8 +155,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         model_delay_s=settings.model_delay_s,
         use_store=settings.use_cache,
     )
-    metrics = Metrics()
-    predictor.models = CountingModels(predictor.models, metrics.model_calls)
+    metrics = make_metrics()
+    predictor.models = CountingModels(predictor.models, metrics.count_model_call)
     service = PredictService(settings, predictor, metrics)
 
     @asynccontextmanager
