@@ -106,3 +106,61 @@ def test_size_limit_evicts_and_keeps_serving(tmp_path: Path) -> None:
     assert store.stats().entries < 500  # evicted
     assert store.get("k499") is not None  # the newest is still there
     store.close()
+
+
+# The first read of a DiskStore object goes through _peek (diskcache's query, one-shot
+# connection); these pin that it answers exactly as diskcache would.
+
+
+def test_first_read_sees_what_diskcache_wrote(tmp_path: Path) -> None:
+    writer = DiskStore(tmp_path, namespace="ns")
+    writer.set("k", entry(3.0), retain_s=60)
+    writer.set("gone", entry(4.0), retain_s=0.0)
+    writer.close()
+    reader = DiskStore(tmp_path, namespace="ns")
+    got = reader.get("k")
+    assert got == entry(3.0)
+    assert reader._cache is None  # served without opening diskcache
+    fresh = DiskStore(tmp_path, namespace="ns")
+    assert fresh.get("gone") is None  # expired, by the same rule as diskcache's
+    assert DiskStore(tmp_path, namespace="other").get("k") is None
+    assert reader.get("k") == entry(3.0)  # the second read goes through diskcache
+    assert reader._cache is not None
+
+
+def test_first_read_of_a_fresh_dir_creates_nothing(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path / "c")
+    assert store.get("k") is None
+    assert not (tmp_path / "c" / "cache.db").exists()
+    store.set("k", entry())
+    assert DiskStore(tmp_path / "c").get("k") == entry()
+
+
+def test_first_read_refuses_a_planted_pickle(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    raw = diskcache.Cache(str(tmp_path / "c"))
+    raw.set("k", Planted(marker))
+    raw.close()
+    store = DiskStore(tmp_path / "c")
+    assert store.get("k") is None
+    assert store.corrupt_reads == 1
+    assert not marker.exists()
+
+
+def test_first_read_of_an_empty_sqlite_file(tmp_path: Path) -> None:
+    import sqlite3
+
+    sqlite3.connect(str(tmp_path / "cache.db")).close()  # a database without diskcache's tables
+    store = DiskStore(tmp_path)
+    assert store.get("k") is None
+    store.set("k", entry())
+    assert store.get("k") == entry()
+
+
+def test_first_read_of_a_corrupt_file_is_a_miss_and_quarantines(tmp_path: Path) -> None:
+    (tmp_path / "cache.db").write_bytes(os.urandom(8192))
+    store = DiskStore(tmp_path)
+    assert store.get("k") is None
+    assert any(p.name.startswith("cache.db.corrupt-") for p in tmp_path.iterdir())
+    store.set("k", entry())
+    assert store.get("k") == entry()

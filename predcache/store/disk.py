@@ -3,18 +3,24 @@
 diskcache unpickles values it stored as pickles. A store shared on disk can be written by
 someone else, so :class:`JsonOnlyDisk` refuses to unpickle: a pickled value (planted or
 foreign) reads as a corrupt entry, a miss, and is never executed.
+
+Opening a ``diskcache.Cache`` rewrites every setting and pragma (~8 ms here), which would be
+most of a ``predcache predict`` cache hit. So the diskcache object is opened lazily, and the
+first read of a store object runs diskcache's own lookup query over a one-shot SQLite
+connection (:meth:`DiskStore._peek`, ~0.2 ms). Anything else -- a second read, a write, a lock,
+a value kept in a file -- goes through diskcache.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-import uuid
+import time
 from pathlib import Path
 from typing import Any, NoReturn
 
 import diskcache
-from diskcache.core import MODE_PICKLE
+from diskcache.core import MODE_PICKLE, MODE_RAW
 
 from predcache.entry import Entry, decode_entry, encode_entry
 from predcache.errors import StoreError
@@ -92,21 +98,34 @@ class DiskStore(Store):
         self.directory = Path(directory).expanduser()
         self._size_limit = size_limit
         self._prefix = namespaced(namespace, "") if namespace else ""  # the hot read's key prefix
+        self._cache: diskcache.Cache | None = None
+        self._peeked = False
         try:
             make_private_dir(self.directory)
-            if not self.directory.is_dir():
-                raise StoreError(f"cache dir {self.directory} is not a directory")
-            try:
-                self._cache = self._open()
-            except sqlite3.DatabaseError as exc:
-                if not is_corruption(exc):
-                    raise
-                self.quarantine(exc)
-                self._cache = self._open()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the cache database in {self.directory}: {exc}") from exc
         except OSError as exc:
             raise StoreError(f"cannot open cache dir {self.directory}: {exc.strerror}") from exc
+        if not self.directory.is_dir():
+            raise StoreError(f"cache dir {self.directory} is not a directory")
+
+    @property
+    def cache(self) -> diskcache.Cache:
+        """The underlying diskcache, opened on first use (a corrupt file is quarantined)."""
+        if self._cache is None:
+            try:
+                try:
+                    self._cache = self._open()
+                except sqlite3.DatabaseError as exc:
+                    if not is_corruption(exc):
+                        raise
+                    self.quarantine(exc)
+                    self._cache = self._open()
+            except sqlite3.Error as exc:
+                raise StoreError(
+                    f"cannot open the cache database in {self.directory}: {exc}"
+                ) from exc
+            except OSError as exc:
+                raise StoreError(f"cannot open cache dir {self.directory}: {exc.strerror}") from exc
+        return self._cache
 
     def _open(self) -> diskcache.Cache:
         db = self.directory / DB_NAME
@@ -148,35 +167,70 @@ class DiskStore(Store):
         )
         return target
 
-    def _failed(self, exc: BaseException, what: str) -> NoReturn:
-        """Turn a backend error into StoreError; a corrupt file is quarantined first, so the
-        next operation works on a new, empty database."""
-        if isinstance(exc, sqlite3.DatabaseError) and is_corruption(exc):
+    def _recover(self, exc: BaseException) -> bool:
+        """Quarantine a corrupt database (True), so the next operation starts a new one."""
+        if not (isinstance(exc, sqlite3.DatabaseError) and is_corruption(exc)):
+            return False
+        if self._cache is not None:
             self._cache.close()
-            self.quarantine(exc)
-            self._cache = self._open()
+            self._cache = None
+        self.quarantine(exc)
+        return True
+
+    def _failed(self, exc: BaseException, what: str) -> NoReturn:
+        """Turn a backend error into StoreError (after quarantining a corrupt file)."""
+        self._recover(exc)
         raise StoreError(f"cache {what} failed in {self.directory}: {exc}") from exc
 
-    @property
-    def cache(self) -> diskcache.Cache:
-        """The underlying diskcache (for locks and tests that plant values)."""
-        return self._cache
-
     def get(self, key: str) -> Entry | None:
+        full = self._prefix + key if self._prefix else key
         try:
-            raw = self._cache.get(self._prefix + key if self._prefix else key)
+            if self._cache is None and not self._peeked:
+                self._peeked = True
+                raw = self._peek(full)
+            else:
+                raw = self.cache.get(full)
         except PickleRefused:
             self.corrupt_reads += 1
             return None
         except (sqlite3.Error, diskcache.Timeout) as exc:
+            if self._recover(exc):
+                return None  # a corrupt database holds nothing: a miss, recomputed and stored
             self._failed(exc, "read")
         if raw is None:
             return None
         return self._decode(raw)
 
+    def _peek(self, full_key: str) -> object:
+        """diskcache's lookup (``Cache.get``'s query for a str key) on a one-shot connection."""
+        db = self.directory / DB_NAME
+        if not db.exists():
+            return None
+        con = sqlite3.connect(str(db), timeout=60, isolation_level=None)
+        try:
+            rows = con.execute(
+                "SELECT mode, value FROM Cache WHERE key = ? AND raw = 1"
+                " AND (expire_time IS NULL OR expire_time > ?)",
+                (full_key, time.time()),
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if is_corruption(exc):
+                raise
+            rows = None  # not a diskcache database yet (no table): let diskcache set it up
+        finally:
+            con.close()
+        if rows is None:
+            return self.cache.get(full_key)
+        if not rows:
+            return None
+        mode, value = rows[0]
+        if mode == MODE_RAW:
+            return value
+        return self.cache.get(full_key)  # a file or a pickle: diskcache (JsonOnlyDisk) decides
+
     def set(self, key: str, entry: Entry, retain_s: float | None = None) -> None:
         try:
-            self._cache.set(
+            self.cache.set(
                 namespaced(self.namespace, key),
                 encode_entry(entry),
                 expire=retain_s,
@@ -186,13 +240,15 @@ class DiskStore(Store):
             self._failed(exc, "write")
 
     def delete(self, key: str) -> bool:
-        return bool(self._cache.delete(namespaced(self.namespace, key)))
+        return bool(self.cache.delete(namespaced(self.namespace, key)))
 
     def acquire_lock(self, name: str, lease_s: float) -> str | None:
         """diskcache's ``add`` is atomic across processes; the expiry is the lease."""
+        import uuid
+
         token = uuid.uuid4().hex
         try:
-            added = self._cache.add(
+            added = self.cache.add(
                 namespaced(self.namespace, name), token, expire=lease_s, tag=LOCK_TAG
             )
         except (sqlite3.Error, diskcache.Timeout) as exc:
@@ -202,20 +258,21 @@ class DiskStore(Store):
     def release_lock(self, name: str, token: str) -> None:
         full = namespaced(self.namespace, name)
         try:
-            with self._cache.transact():
-                if self._cache.get(full) == token:
-                    self._cache.delete(full)
-        except (sqlite3.Error, diskcache.Timeout, PickleRefused):
+            cache = self.cache
+            with cache.transact():
+                if cache.get(full) == token:
+                    cache.delete(full)
+        except (sqlite3.Error, diskcache.Timeout, PickleRefused, StoreError):
             pass  # the lease expires on its own
 
     def clear(self) -> int:
         if self.namespace:
-            return int(self._cache.evict(self.namespace))
-        return int(self._cache.clear())
+            return int(self.cache.evict(self.namespace))
+        return int(self.cache.clear())
 
     def _rows(self) -> list[tuple[Any, Any, int, str | None]]:
         """(key, value, mode, filename) for this namespace, read with SQL so nothing unpickles."""
-        con = self._cache._sql  # the documented escape hatch for direct queries
+        con = self.cache._sql  # the documented escape hatch for direct queries
         if self.namespace:
             rows = con(
                 "SELECT key, value, mode, filename FROM Cache WHERE tag = ?", (self.namespace,)
@@ -245,4 +302,5 @@ class DiskStore(Store):
         )
 
     def close(self) -> None:
-        self._cache.close()
+        if self._cache is not None:
+            self._cache.close()
