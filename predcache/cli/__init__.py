@@ -52,6 +52,7 @@ def _usage_error(exc: Exception) -> int:
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code instead of exiting."""
     debug_env = os.environ.get("PREDCACHE_DEBUG") == "1"
+    STATE["one_shot_done"] = False
     try:
         result = app(args=argv, prog_name="predcache", standalone_mode=False)
         return result if isinstance(result, int) else 0
@@ -78,4 +79,28 @@ def run(argv: list[str] | None = None) -> int:
 
 def main() -> None:
     """Console-script entry point."""
-    sys.exit(run())
+    code = run()
+    if STATE["one_shot_done"]:
+        _exit_without_teardown(code)
+    sys.exit(code)
+
+
+def _exit_without_teardown(code: int) -> None:
+    """End a finished one-shot command without the interpreter's module-by-module teardown.
+
+    Clearing every loaded module at exit costs ~8 ms, a seventh of a whole ``predcache predict``
+    cache hit. Only that is skipped: the command has closed its store, atexit handlers still
+    run, and the standard streams are flushed. Not used while another thread is alive.
+    """
+    import atexit
+    import threading
+
+    if threading.active_count() > 1:
+        return
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # a closed pipe: nothing more can be said
+        code = code or EXIT_FAILURE
+    os._exit(code)

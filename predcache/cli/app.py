@@ -68,7 +68,9 @@ app = typer.Typer(
 cache_app = typer.Typer(help="Inspect or empty the prediction store.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 
-STATE = {"debug": False}
+#: ``debug``: show tracebacks; ``one_shot_done``: the command finished, closed what it opened
+#: and wrote its output, so :func:`predcache.cli.main` may skip the interpreter's teardown
+STATE = {"debug": False, "one_shot_done": False}
 
 
 @app.callback()

@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from predcache.cli import options
-from predcache.cli.app import app
+from predcache.cli.app import STATE, app
 from predcache.cli.render import iso_utc, paint, print_json
 from predcache.durations import format_duration, parse_duration, parse_horizon
 from predcache.pairs import parse_pair
@@ -75,14 +75,17 @@ def predict(
 ) -> None:
     """Predict PAIR's price HORIZON ahead; says HIT/MISS, age and latency."""
     from predcache.factory import build_predictor, open_models
-    from predcache.sizes import parse_size
 
     pair_c = parse_pair(pair)
     horizon_s = parse_horizon(horizon)
     ttl_s = parse_duration(ttl, name="ttl")
     max_age_s = None if max_age is None else parse_duration(max_age, name="max-age")
     delay_s = parse_duration(model_delay, name="model-delay")
-    limit = None if size_limit is None else parse_size(size_limit, name="size-limit")
+    limit = None
+    if size_limit is not None:
+        from predcache.sizes import parse_size
+
+        limit = parse_size(size_limit, name="size-limit")
     models = open_models(models_dir)
     models.check_horizon(pair_c, horizon_s)  # before the store exists: bad input writes nothing
     predictor = build_predictor(
@@ -105,3 +108,4 @@ def predict(
         print_json(served_to_dict(served))
     else:
         typer.echo(render_line(served))
+    STATE["one_shot_done"] = True  # store closed, output written: no teardown needed
