@@ -27,7 +27,10 @@ def parse_duration(
     if isinstance(text, bool):
         raise BadDurationError(f"bad {name}: {text!r} (expected e.g. 90, 90s, 5m, 1h, 250ms)")
     if isinstance(text, int | float):
-        seconds = float(text)
+        try:
+            seconds = float(text)
+        except OverflowError:  # an int beyond float range is certainly longer than a year
+            raise BadDurationError(f"bad {name}: {text:.3g} (longer than a year)") from None
     else:
         match = _PATTERN.match(text) if len(text) <= 32 else None
         if match is None:
