@@ -30,7 +30,9 @@ def parse_duration(
         try:
             seconds = float(text)
         except OverflowError:  # an int beyond float range is certainly longer than a year
-            raise BadDurationError(f"bad {name}: {text:.3g} (longer than a year)") from None
+            raise BadDurationError(
+                f"bad {name}: a number of {len(str(abs(text)))} digits (longer than a year)"
+            ) from None
     else:
         match = _PATTERN.match(text) if len(text) <= 32 else None
         if match is None:
