@@ -151,3 +151,19 @@ def test_quick_start_on_a_fresh_home(tmp_path: Path) -> None:
     notices = proc.stderr.strip().splitlines()
     assert len(notices) == 3 and all("training the default model" in n for n in notices)
     assert "90s" in proc.stdout and "0.98" in proc.stdout
+
+
+def test_size_limit_caps_the_disk_store_and_is_recorded(
+    models_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    args = ["bench", "--ttl", "90", "--requests", "2000", "--backend", "disk", "--json"]
+    assert run([*args, "--size-limit", "256KB", "--out", str(out)]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["hit_ratio"] > 0.5
+    params = json.loads(next(out.glob("*/params.json")).read_text())
+    assert params["options"]["size_limit"] == 256_000
+    assert "--size-limit 256000" in params["command"]
+    assert run([*args, "--size-limit", "12 parsecs"]) == 2
+    assert "size-limit" in capsys.readouterr().err
+    assert run(["bench", "--target", "http://127.0.0.1:9/predict", "--size-limit", "1MB"]) == 2

@@ -114,6 +114,7 @@ def replay(
     backend: str,
     cache_dir: str | Path | None,
     namespace: str,
+    size_limit: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Replay:
     """Run ``workload`` once through a real predictor at ``ttl_s`` on a fresh namespace of
@@ -123,7 +124,9 @@ def replay(
     clock = ManualClock(float(workload.times[0]) if n else 0.0)
     timed = None
     if ttl_s > 0:
-        timed = TimedStore(open_store(backend, cache_dir=cache_dir, namespace=namespace))
+        timed = TimedStore(
+            open_store(backend, cache_dir=cache_dir, namespace=namespace, size_limit=size_limit)
+        )
     # One process replays the requests one by one: no other process can compete for a key, so
     # the store's cross-process lease lock would only add two writes per miss.
     predictor = Predictor(

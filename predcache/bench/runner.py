@@ -53,6 +53,7 @@ class BenchOptions:
     trace: str | None = None
     cache_dir: str | None = None
     models_dir: str | None = None
+    size_limit: int | None = None
     save_requests: bool = False
     label: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -73,6 +74,8 @@ class BenchOptions:
         for flag, value in (("--cache-dir", self.cache_dir), ("--models-dir", self.models_dir)):
             if value is not None:
                 args += [flag, value]
+        if self.size_limit is not None:
+            args += ["--size-limit", str(self.size_limit)]
         args += ["--out", self.out]
         if self.save_requests:
             args.append("--save-requests")
@@ -163,6 +166,7 @@ def _sweep(
             backend=opts.backend,
             cache_dir=opts.cache_dir,
             namespace=f"bench-{token}-ttl{number(ttl)}",
+            size_limit=opts.size_limit,
             progress=tick,
         )
 
@@ -218,6 +222,7 @@ def _params(
             "backend": redact_url(opts.backend),
             "cache_dir": opts.cache_dir,
             "models_dir": opts.models_dir,
+            "size_limit": opts.size_limit,
             "out": opts.out,
             "save_requests": opts.save_requests,
             "label": opts.label,

@@ -20,6 +20,7 @@ from predcache.cli.app import app
 from predcache.durations import parse_duration, parse_duration_list, parse_minute_horizons
 from predcache.errors import BadInputError
 from predcache.pairs import DEFAULT_PAIRS, parse_pair_list
+from predcache.sizes import parse_size
 
 DEFAULT_HORIZONS = "1m,5m,15m"
 DEFAULT_OUT = "results"
@@ -91,6 +92,7 @@ def bench(
     ),
     backend: str | None = options.BACKEND,
     cache_dir: str | None = options.CACHE_DIR,
+    size_limit: str | None = options.SIZE_LIMIT,
     models_dir: str | None = options.MODELS_DIR,
     out: str = typer.Option(DEFAULT_OUT, "--out", help="Where the run's results folder goes."),
     label: str | None = typer.Option(None, "--label", help="Short name for the results folder."),
@@ -116,7 +118,9 @@ def bench(
     """Measure what a TTL buys (hit ratio, latency, model calls) and costs (age, added error)."""
     live = {"--concurrency": concurrency, "--duration": duration, "--body-template": body_template}
     if target:
-        simulated_only = {"--trace": trace, "--rate": rate, "--start": start}
+        simulated_only = {
+            "--trace": trace, "--rate": rate, "--start": start, "--size-limit": size_limit,
+        }  # fmt: skip
         given = [name for name, value in simulated_only.items() if value is not None]
         if given:
             raise BadInputError(
@@ -163,6 +167,7 @@ def bench(
         trace=trace,
         cache_dir=cache_dir,
         models_dir=models_dir,
+        size_limit=None if size_limit is None else parse_size(size_limit, name="size-limit"),
         save_requests=save_requests,
         label=label,
     )
