@@ -25,32 +25,36 @@ DEFAULT_HORIZONS_S: tuple[int, ...] = (60, 300, 900, 3600)
 
 def cache_dir(override: str | Path | None = None) -> Path:
     """The disk store's directory."""
-    if override:
-        return Path(override).expanduser()
-    env = os.environ.get(ENV_CACHE_DIR)
-    if env:
-        return Path(env).expanduser()
-    xdg = _xdg_dir("XDG_CACHE_HOME", "~/.cache")
-    if xdg is not None:
-        return xdg / "predcache"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("predcache"))
+    return _user_dir(override, ENV_CACHE_DIR, "XDG_CACHE_HOME", "~/.cache", "user_cache_dir")
 
 
 def models_dir(override: str | Path | None = None) -> Path:
     """The directory of trained model artifacts (one JSON file per pair)."""
+    return _user_dir(
+        override, ENV_MODELS_DIR, "XDG_DATA_HOME", "~/.local/share", "user_data_dir", "models"
+    )
+
+
+def _user_dir(
+    override: str | Path | None,
+    env_var: str,
+    xdg_var: str,
+    xdg_default: str,
+    platform_fn: str,
+    *sub: str,
+) -> Path:
+    """The option, else the environment variable, else ``<platform's per-user dir>/<sub>``."""
     if override:
         return Path(override).expanduser()
-    env = os.environ.get(ENV_MODELS_DIR)
+    env = os.environ.get(env_var)
     if env:
         return Path(env).expanduser()
-    xdg = _xdg_dir("XDG_DATA_HOME", "~/.local/share")
+    xdg = _xdg_dir(xdg_var, xdg_default)
     if xdg is not None:
-        return xdg / "predcache" / "models"
+        return xdg.joinpath("predcache", *sub)
     import platformdirs
 
-    return Path(platformdirs.user_data_dir("predcache")) / "models"
+    return Path(getattr(platformdirs, platform_fn)("predcache")).joinpath(*sub)
 
 
 def _xdg_dir(variable: str, default: str) -> Path | None:
