@@ -11,8 +11,10 @@ Design notes (why the route looks the way it does):
   this process (per-key locks) and across ``--workers`` processes (the store's lease lock).
 - **fastapi is imported at the top** of this module only: FastAPI reads the route signatures
   at runtime, and nothing imports this module but ``predcache serve``.
-- **Lean hot path.** The body is read by hand with a size cap (before any parsing, chunked
-  bodies included) and parsed with orjson; no pydantic, no per-request logging.
+- **Lean hot path.** ``/predict`` is a bare ASGI endpoint (:mod:`predcache.server.endpoint`);
+  the body is read by hand with a size cap (before any parsing, chunked bodies included) and
+  parsed with orjson; no pydantic, no per-request logging; metrics are plain ints in one
+  process (:class:`~predcache.server.metrics.LocalMetrics`).
 """
 
 from __future__ import annotations
