@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -155,3 +157,16 @@ def test_health_docs_and_metrics(shared_server: RunningServer) -> None:
         "predcache_request_duration_seconds_bucket",
     ):
         assert name in text
+
+
+def test_size_limit_reaches_the_disk_store(serve: ServerFactory, tmp_path: Path) -> None:
+    server = serve("--size-limit", "256KB")
+    with httpx.Client(timeout=10) as client:
+        for pair in ("ETH/EUR", "BTC/USD", "SOL/USD") * 2:
+            r = client.get(server.predict_url, params={"pair": pair, "horizon": "1m"})
+            assert r.status_code == 200
+        assert r.headers["cache-status"].startswith("predcache; hit")
+    db = sqlite3.connect(str(tmp_path / "serve-cache-0" / "cache.db"))
+    ((limit,),) = db.execute("SELECT value FROM Settings WHERE key = 'size_limit'").fetchall()
+    db.close()
+    assert limit == 256_000

@@ -20,6 +20,7 @@ from predcache.cli.app import app
 from predcache.durations import format_duration, parse_duration
 from predcache.errors import BadInputError
 from predcache.server.settings import ENV_SETTINGS, ServeSettings
+from predcache.sizes import parse_size
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -40,6 +41,7 @@ def serve(
     ),
     backend: str | None = options.BACKEND,
     cache_dir: str | None = options.CACHE_DIR,
+    size_limit: str | None = options.SIZE_LIMIT,
     models_dir: str | None = options.MODELS_DIR,
     model_delay: str = typer.Option(
         "0", "--model-delay", help="Simulated extra model time per call (e.g. 1s, as in the seed)."
@@ -63,6 +65,7 @@ def serve(
         no_cache=no_cache,
         backend=backend,
         cache_dir=cache_dir,
+        size_limit=None if size_limit is None else parse_size(size_limit, name="size-limit"),
         models_dir=models_dir,
         model_delay_s=parse_duration(model_delay, name="model-delay"),
         workers=workers,

@@ -152,6 +152,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     predictor = build_predictor(
         backend=settings.backend,
         cache_dir=settings.cache_dir,
+        size_limit=settings.size_limit,
         models_dir=settings.models_dir,
         ttl_s=settings.ttl_s,
         model_delay_s=settings.model_delay_s,

@@ -30,6 +30,7 @@ class ServeSettings:
     no_cache: bool = False
     backend: str | None = None
     cache_dir: str | None = None
+    size_limit: int | None = None
     models_dir: str | None = None
     model_delay_s: float = 0.0
     workers: int = 1
