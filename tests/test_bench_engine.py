@@ -166,3 +166,41 @@ def test_store_namespace_is_emptied(models_dir: Path, tmp_path: Path) -> None:
     run(w, models_dir, tmp_path, 90.0, backend="disk")
     with open_store("disk", cache_dir=tmp_path / "cache") as store:
         assert store.stats().entries == 0
+
+
+def test_extra_market_paths_score_the_same_cache_decisions(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    w = synthetic(KEYS9, requests=4000, rate=20.0, zipf=1.0, seed=3, start=START)
+    reg = registry(models_dir)
+    one, many = counterfactuals(w, reg, paths=1), counterfactuals(w, reg, paths=8)
+    assert one.paths == 1 and many.paths == 8
+    assert np.array_equal(one.fresh, many.fresh) and np.array_equal(one.realised, many.realised)
+    # path 0 alone is exactly the single-path figure
+    rep = run(w, models_dir, tmp_path, 90.0)
+    served, _fresh = one.mean_errors_bps(rep.served_price, rep.served_as_of)  # type: ignore[attr-defined]
+    assert served == pytest.approx(float(one.served_error_bps(rep.served_price).mean()))  # type: ignore[attr-defined]
+    # a prediction served at age 0 is the fresh one on every path: no added error at all
+    fresh_rep = run(w, models_dir, tmp_path, 0.0)
+    s, f = many.mean_errors_bps(fresh_rep.served_price, fresh_rep.served_as_of)  # type: ignore[attr-defined]
+    assert s == pytest.approx(f, abs=1e-9)
+    # the other paths are other markets: their grids differ from path 0's
+    assert not np.allclose(many.extra[0].realised, many.realised)
+
+
+def test_added_error_grows_with_ttl_on_a_short_busy_window(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    """40,000 requests at 50/s span 13 minutes: on one market path the added error of a long TTL
+    is mostly that path's luck (it can come out negative); averaged over the default 32 paths
+    it grows with the TTL."""
+    opts = BenchOptions(
+        ttls_s=[0.0, 30.0, 90.0, 300.0, 900.0], requests=40_000, rate=50.0,
+        pairs=["ETH/EUR", "BTC/USD", "SOL/USD"], horizons_s=[60, 300, 900], zipf=1.0, seed=1,
+        start="2025-06-02T00:00:00Z", start_s=START, model_delay_s=0.0, backend="memory",
+        out=str(tmp_path / "results"),
+    )  # fmt: skip
+    rows = run_bench(opts, notify=lambda m: None).rows
+    added = [r["added_error_bps"] for r in rows]
+    assert all(a < b for a, b in itertools.pairwise(added)), added
+    assert all(r["market_paths"] == 32 for r in rows)

@@ -6,13 +6,23 @@ For a request at time ``t`` for ``(pair, h)``:
   happened ``h`` after the request;
 - *fresh* is what the model says with data up to ``as_of = floor(t / 60) * 60`` (what a request
   with no cache gets);
-- *served* is the prediction the cache actually returned (possibly made minutes earlier, for an
-  earlier ``as_of``, so it aims at an earlier target).
+- *served* is the prediction the cache actually returned (made at an earlier ``as_of`` when it
+  is stale, so it aims at an earlier target).
 
 Errors are in basis points, ``1e4 * |prediction - realised| / realised``; ``added error`` is the
-served error minus the fresh error. The realised and fresh arrays depend only on the workload,
-so they are computed once per run, vectorised per pair and horizon (one matrix product each via
-:func:`predcache.model.predict_series`), never one model call per request.
+served error minus the fresh error.
+
+**Market paths.** On one market path the added error of a short run is mostly that path's luck:
+40,000 requests at 50/s span 13 minutes, a handful of independent price moves, and a stale
+prediction can just as well land closer to what happened. The cache's decisions (which entry
+was served, how old it was) do not depend on prices, so the same decisions are also scored on
+``paths - 1`` independent paths of the same synthetic market: on each, the served prediction is
+the model applied at the served entry's ``as_of``, the fresh one at the request's. Path 0 is the
+market the model was trained on and scores the prices the cache really served. The summary
+reports the mean over all paths (an expectation, not one path's draw) and path 0 alone.
+
+Everything is vectorised: per path and key, the model is applied once to every minute of the
+window (:func:`predcache.model.predict_series`) and requests index into that grid.
 """
 
 from __future__ import annotations
@@ -26,17 +36,55 @@ from predcache.errors import ModelError
 from predcache.registry import ModelRegistry
 
 MINUTE_S = 60
+DEFAULT_PATHS = 32
+#: extra paths use market seeds far from the small seeds models are trained on
+PATH_SEED_OFFSET = 10_000
+
+
+@dataclass(frozen=True)
+class _Path:
+    """One market path's view of the window: realised prices and the model on every minute."""
+
+    realised: np.ndarray  # (n,) per request
+    grid: np.ndarray  # (keys, request minutes): the model's prediction made at each such minute
 
 
 @dataclass(frozen=True)
 class Counterfactuals:
-    """Per request: the realised price and the fresh model prediction."""
+    """Per request: realised prices and fresh predictions, on path 0 and on every other path."""
 
-    realised: np.ndarray
-    fresh: np.ndarray
+    realised: np.ndarray  # path 0
+    fresh: np.ndarray  # path 0
+    key_index: np.ndarray
+    minutes: np.ndarray  # the distinct minutes requests are made in, sorted (the grid's columns)
+    fresh_col: np.ndarray  # per request: its minute's column in the grids
+    extra: tuple[_Path, ...]
+
+    @property
+    def paths(self) -> int:
+        return 1 + len(self.extra)
 
     def fresh_error_bps(self) -> np.ndarray:
+        """Path 0: the fresh prediction's error per request."""
         return error_bps(self.fresh, self.realised)
+
+    def served_error_bps(self, served_price: np.ndarray) -> np.ndarray:
+        """Path 0: the error of what the cache really served."""
+        return error_bps(served_price, self.realised)
+
+    def mean_errors_bps(
+        self, served_price: np.ndarray, served_as_of: np.ndarray
+    ) -> tuple[float, float]:
+        """(served MAE, fresh MAE) over every request on every path."""
+        served = [float(self.served_error_bps(served_price).mean())]
+        fresh = [float(self.fresh_error_bps().mean())]
+        # an entry is made at some request's time, so its as_of minute is one of the columns
+        served_col = np.searchsorted(self.minutes, np.floor(served_as_of / MINUTE_S))
+        keys = self.key_index
+        for path in self.extra:
+            served.append(float(error_bps(path.grid[keys, served_col], path.realised).mean()))
+            fresh.append(float(error_bps(path.grid[keys, self.fresh_col], path.realised).mean()))
+        return float(np.mean(served)), float(np.mean(fresh))
 
 
 def error_bps(predicted: np.ndarray, realised: np.ndarray) -> np.ndarray:
@@ -45,17 +93,45 @@ def error_bps(predicted: np.ndarray, realised: np.ndarray) -> np.ndarray:
     return out
 
 
-def counterfactuals(workload: Workload, registry: ModelRegistry) -> Counterfactuals:
-    """Realised prices and fresh predictions for every request of ``workload``."""
-    from predcache import model
+def now_minutes(workload: Workload) -> np.ndarray:
+    """The market minute each request is made in."""
+    out: np.ndarray = np.floor(workload.times / MINUTE_S).astype(np.int64)
+    return out
 
-    n = workload.requests
-    realised = np.empty(n, dtype=np.float64)
-    fresh = np.empty(n, dtype=np.float64)
+
+def counterfactuals(
+    workload: Workload, registry: ModelRegistry, *, paths: int = DEFAULT_PATHS
+) -> Counterfactuals:
+    """Realised prices and model predictions for every request, on ``paths`` market paths."""
     horizon_of_key = np.array([h for _, h in workload.keys], dtype=np.int64)
     horizons = horizon_of_key[workload.key_index]
-    now_minute = np.floor(workload.times / MINUTE_S).astype(np.int64)
+    now_minute = now_minutes(workload)
     target_minute = np.floor((workload.times + horizons) / MINUTE_S).astype(np.int64)
+    minutes = np.unique(now_minute)
+    views = [
+        _path_view(workload, registry, p, horizon_of_key, minutes, target_minute)
+        for p in range(max(1, paths))
+    ]
+    fresh_col = np.searchsorted(minutes, now_minute)
+    fresh = views[0].grid[workload.key_index, fresh_col]
+    return Counterfactuals(
+        views[0].realised, fresh, workload.key_index, minutes, fresh_col, tuple(views[1:])
+    )
+
+
+def _path_view(
+    workload: Workload,
+    registry: ModelRegistry,
+    path: int,
+    horizon_of_key: np.ndarray,
+    minutes: np.ndarray,
+    target_minute: np.ndarray,
+) -> _Path:
+    from predcache import model
+    from predcache.market import Market
+
+    realised = np.empty(workload.requests, dtype=np.float64)
+    grid = np.empty((len(workload.keys), len(minutes)), dtype=np.float64)
     for pair in workload.pairs:
         art = registry.artifact(pair)
         seed = art.training.get("market_seed")
@@ -64,16 +140,16 @@ def counterfactuals(workload: Workload, registry: ModelRegistry) -> Counterfactu
                 f"the model for {pair} was not trained on the synthetic market, so the bench "
                 f"has no realised prices to score it; retrain with `predcache train --pairs {pair}`"
             )
-        market = registry.market(seed)
+        market = registry.market(seed) if path == 0 else Market(seed + PATH_SEED_OFFSET + path)
         key_ids = [k for k, (p, _) in enumerate(workload.keys) if p == pair]
         in_pair = np.isin(workload.key_index, key_ids)
-        base = int(now_minute[in_pair].min()) - art.k
+        if not in_pair.any():
+            continue
+        base = int(minutes[0]) - art.k
         end = int(target_minute[in_pair].max())
         prices = market.prices(pair, base, end - base + 1)
         realised[in_pair] = prices[target_minute[in_pair] - base]
+        columns = minutes - base  # where each request minute sits in ``prices``
         for k in key_ids:
-            sel = workload.key_index == k
-            fresh[sel] = model.predict_series(
-                art, prices, now_minute[sel] - base, int(horizon_of_key[k])
-            )
-    return Counterfactuals(realised, fresh)
+            grid[k] = model.predict_series(art, prices, columns, int(horizon_of_key[k]))
+    return _Path(realised, grid)

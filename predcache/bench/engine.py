@@ -92,6 +92,7 @@ class Replay:
     model_ms: np.ndarray
     latency_ms: np.ndarray
     served_price: np.ndarray
+    served_as_of: np.ndarray  # the served entry's market time (epoch s): how stale its data was
     model_calls: int
     backend_errors: int
     wall_s: float
@@ -146,6 +147,7 @@ def replay(
     model_ms = [0.0] * n
     latency = [0.0] * n
     price = [0.0] * n
+    as_of = [0.0] * n
     delay_ms = model_delay_s * 1000.0
     get, set_now = predictor.get_or_compute, clock.set
     started = time.perf_counter()
@@ -158,6 +160,7 @@ def replay(
             served = get(pair, horizon)
             entry = served.entry
             price[i] = entry["predicted_price"]
+            as_of[i] = entry["as_of"]
             age[i] = served.age_s
             if served.cache == HIT:
                 hit[i] = True
@@ -184,6 +187,7 @@ def replay(
         model_ms=np.array(model_ms),
         latency_ms=np.array(latency),
         served_price=np.array(price),
+        served_as_of=np.array(as_of),
         model_calls=predictor.stats.model_calls,
         backend_errors=predictor.stats.backend_errors,
         wall_s=wall,

@@ -37,10 +37,11 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "mae_fresh_bps", "mae_served_bps", "added_error_bps", "model_delay_ms", "backend", "rate",
     "zipf", "keys", "seed",
 )  # fmt: skip
-#: Shared extras: ``mode`` is ``simulated`` or ``live``; the engine's own speed and health.
+#: Shared extras: ``mode`` is ``simulated`` or ``live``; the engine's own speed and health; how
+#: many market paths the accuracy columns average over, and the added error on path 0 alone.
 EXTRA_COLUMNS: tuple[str, ...] = (
     "mode", "workload", "latency_mean_ms", "lookup_p50_ms", "model_p50_ms", "backend_errors",
-    "engine_wall_s", "engine_rps",
+    "engine_wall_s", "engine_rps", "market_paths", "added_error_path0_bps",
 )  # fmt: skip
 SUMMARY_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + EXTRA_COLUMNS
 PARAMS_FILE, SUMMARY_FILE, REQUESTS_FILE = "params.json", "summary.csv", "requests.csv"

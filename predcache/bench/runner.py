@@ -21,7 +21,7 @@ import numpy as np
 
 from predcache import config
 from predcache.bench import results
-from predcache.bench.accuracy import Counterfactuals, counterfactuals, error_bps
+from predcache.bench.accuracy import DEFAULT_PATHS, Counterfactuals, counterfactuals, error_bps
 from predcache.bench.engine import Replay, replay
 from predcache.bench.summary import number, summarise
 from predcache.bench.ttl_model import expected_for_workload
@@ -54,6 +54,8 @@ class BenchOptions:
     cache_dir: str | None = None
     models_dir: str | None = None
     size_limit: int | None = None
+    #: market paths the accuracy cost is averaged over (see predcache.bench.accuracy)
+    market_paths: int = DEFAULT_PATHS
     save_requests: bool = False
     label: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -74,6 +76,8 @@ class BenchOptions:
         for flag, value in (("--cache-dir", self.cache_dir), ("--models-dir", self.models_dir)):
             if value is not None:
                 args += [flag, value]
+        if self.market_paths != DEFAULT_PATHS:
+            args += ["--market-paths", str(self.market_paths)]
         if self.size_limit is not None:
             args += ["--size-limit", str(self.size_limit)]
         args += ["--out", self.out]
@@ -129,7 +133,7 @@ def run_bench(
     workload = build_workload(opts)
     for pair, horizon in workload.keys:
         registry.check_horizon(pair, horizon)  # a clear error (and auto-training) up front
-    cf = counterfactuals(workload, registry)
+    cf = counterfactuals(workload, registry, paths=opts.market_paths)
     models = {pair: registry.version(pair) for pair in workload.pairs}
     if any(t > 0 for t in opts.ttls_s):  # a bad spec or an unreachable backend fails here
         open_store(opts.backend, cache_dir=opts.cache_dir, namespace="bench-check").close()
@@ -223,6 +227,7 @@ def _params(
             "cache_dir": opts.cache_dir,
             "models_dir": opts.models_dir,
             "size_limit": opts.size_limit,
+            "market_paths": opts.market_paths,
             "out": opts.out,
             "save_requests": opts.save_requests,
             "label": opts.label,

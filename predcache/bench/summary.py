@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from predcache.bench.accuracy import Counterfactuals, error_bps
+from predcache.bench.accuracy import Counterfactuals
 from predcache.bench.engine import Replay
 
 
@@ -52,10 +52,9 @@ def summarise(
     n = rep.requests
     hits = int(rep.hit.sum())
     lat = rep.latency_ms
-    served_err = error_bps(rep.served_price, cf.realised)
-    fresh_err = cf.fresh_error_bps()
     mean_lat = float(lat.mean()) if n else math.nan
-    mae_served, mae_fresh = float(served_err.mean()), float(fresh_err.mean())
+    mae_served, mae_fresh = cf.mean_errors_bps(rep.served_price, rep.served_as_of)
+    path0_added = float(cf.served_error_bps(rep.served_price).mean() - cf.fresh_error_bps().mean())
     misses = ~rep.hit
     row: dict[str, Any] = {
         "run_id": context["run_id"],
@@ -87,5 +86,7 @@ def summarise(
         "backend_errors": rep.backend_errors,
         "engine_wall_s": _r(rep.wall_s, 4),
         "engine_rps": _r(n / rep.wall_s, 1) if rep.wall_s > 0 else None,
+        "market_paths": cf.paths,
+        "added_error_path0_bps": _r(path0_added, 4),
     }
     return row

@@ -93,6 +93,13 @@ def bench(
     backend: str | None = options.BACKEND,
     cache_dir: str | None = options.CACHE_DIR,
     size_limit: str | None = options.SIZE_LIMIT,
+    market_paths: int = typer.Option(
+        32,
+        "--market-paths",
+        min=1,
+        max=1024,
+        help="Score the accuracy cost on this many synthetic market paths (1 = only the real one).",
+    ),
     models_dir: str | None = options.MODELS_DIR,
     out: str = typer.Option(DEFAULT_OUT, "--out", help="Where the run's results folder goes."),
     label: str | None = typer.Option(None, "--label", help="Short name for the results folder."),
@@ -168,6 +175,7 @@ def bench(
         cache_dir=cache_dir,
         models_dir=models_dir,
         size_limit=None if size_limit is None else parse_size(size_limit, name="size-limit"),
+        market_paths=market_paths,
         save_requests=save_requests,
         label=label,
     )
