@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any, NoReturn
@@ -99,6 +100,7 @@ class DiskStore(Store):
         self._size_limit = size_limit
         self._prefix = namespaced(namespace, "") if namespace else ""  # the hot read's key prefix
         self._cache: diskcache.Cache | None = None
+        self._opening = threading.Lock()  # server threads may all want the first open
         self._peeked = False
         try:
             make_private_dir(self.directory)
@@ -110,22 +112,26 @@ class DiskStore(Store):
     @property
     def cache(self) -> diskcache.Cache:
         """The underlying diskcache, opened on first use (a corrupt file is quarantined)."""
-        if self._cache is None:
-            try:
-                try:
-                    self._cache = self._open()
-                except sqlite3.DatabaseError as exc:
-                    if not is_corruption(exc):
-                        raise
-                    self.quarantine(exc)
-                    self._cache = self._open()
-            except sqlite3.Error as exc:
-                raise StoreError(
-                    f"cannot open the cache database in {self.directory}: {exc}"
-                ) from exc
-            except OSError as exc:
-                raise StoreError(f"cannot open cache dir {self.directory}: {exc.strerror}") from exc
+        if self._cache is not None:
+            return self._cache
+        with self._opening:
+            if self._cache is None:
+                self._cache = self._open_or_quarantine()
         return self._cache
+
+    def _open_or_quarantine(self) -> diskcache.Cache:
+        try:
+            try:
+                return self._open()
+            except sqlite3.DatabaseError as exc:
+                if not is_corruption(exc):
+                    raise
+                self.quarantine(exc)
+                return self._open()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the cache database in {self.directory}: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot open cache dir {self.directory}: {exc.strerror}") from exc
 
     def _open(self) -> diskcache.Cache:
         db = self.directory / DB_NAME
