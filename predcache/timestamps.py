@@ -31,3 +31,8 @@ def parse_timestamp(text: str) -> float:
     if value >= MAX_EPOCH_S:
         raise ValueError(f"timestamp {shown!r} looks like milliseconds; expected epoch seconds")
     return value
+
+
+def iso_utc(epoch_s: float) -> str:
+    """``2026-11-28T14:55:00Z``: how predcache writes a time for people and JSON."""
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

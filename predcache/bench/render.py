@@ -34,7 +34,7 @@ def fmt_age(value: float | None) -> str:
 
 def describe_workload(w: Workload, opts: BenchOptions) -> str:
     """One line: where the traffic comes from and its shape."""
-    from predcache.cli.render import iso_utc
+    from predcache.timestamps import iso_utc
 
     if w.source == "trace":
         return (

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import UTC, datetime
 from typing import Any
+
+from predcache.timestamps import iso_utc
+
+__all__ = ["iso_utc", "paint", "print_json", "use_colour"]
 
 _COLOURS = {"hit": "32", "miss": "33", "bypass": "36", "dim": "2", "bold": "1"}
 
@@ -18,11 +21,6 @@ def use_colour() -> bool:
 
 def paint(text: str, style: str) -> str:
     return f"\033[{_COLOURS[style]}m{text}\033[0m" if use_colour() else text
-
-
-def iso_utc(epoch_s: float) -> str:
-    """``2026-11-28T14:55:00Z``."""
-    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def print_json(value: Any) -> None:

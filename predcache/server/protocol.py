@@ -19,13 +19,13 @@ from typing import Any
 
 import orjson
 
-from predcache.cli.render import iso_utc
 from predcache.config import DEFAULT_HORIZON_S
 from predcache.durations import parse_horizon
 from predcache.errors import BadDurationError, BadPairError
 from predcache.pairs import parse_pair
 from predcache.predictor import BYPASS, HIT, Served
 from predcache.server.errors import BadBodyError
+from predcache.timestamps import iso_utc
 
 CACHE_NAME = "predcache"
 EXAMPLE = '{"product_id": "ETH/EUR", "horizon": "5m"}'
