@@ -55,10 +55,14 @@ def artifact_path(models_dir: Path, pair: str) -> Path:
 
 
 def read_header(path: Path, pair: str) -> ModelHeader:
-    """Parse an artifact's header with stdlib json; full validation happens in :mod:`model`."""
+    """Parse an artifact's header with stdlib json; full validation happens in :mod:`model`.
+
+    A missing file raises ``FileNotFoundError`` (the caller decides: train, or say so)."""
     fix = f"retrain with `predcache train --pairs {pair}`"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ModelError(
             f"model file {path} is unreadable or corrupt ({exc.__class__.__name__}); {fix}"
@@ -102,16 +106,30 @@ class ModelRegistry:
         if header is not None:
             return header
         with self._lock:
-            path = artifact_path(self.models_dir, pair)
-            if not path.exists():
+            header = self._read_header(pair)
+            if header is None:
                 if not self.auto_train:
                     raise ModelError(
                         f"no model for {pair} in {self.models_dir}; run `predcache train`"
                     )
+                path = artifact_path(self.models_dir, pair)
                 self._train_default(pair, path)
-            header = read_header(path, pair)
-            self._headers[pair] = header
+                header = read_header(path, pair)
+                self._headers[pair] = header
             return header
+
+    def _read_header(self, pair: str) -> ModelHeader | None:
+        """The pair's header, read once and kept; ``None`` when no artifact exists yet.
+
+        One read, no separate existence check: a CLI hit does this once per process."""
+        header = self._headers.get(pair)
+        if header is None:
+            try:
+                header = read_header(artifact_path(self.models_dir, pair), pair)
+            except FileNotFoundError:
+                return None
+            self._headers[pair] = header
+        return header
 
     def _train_default(self, pair: str, path: Path) -> None:
         from predcache import model
@@ -128,12 +146,13 @@ class ModelRegistry:
 
     def check_horizon(self, pair: str, horizon_s: int) -> None:
         """Raise :class:`BadHorizonError` for an untrained horizon, before anything is written."""
-        if pair not in self._headers and not artifact_path(self.models_dir, pair).exists():
+        header = self._read_header(pair)
+        if header is None:
             from predcache.config import DEFAULT_HORIZONS_S
 
             horizons: tuple[int, ...] = DEFAULT_HORIZONS_S  # what auto-training would fit
         else:
-            horizons = self.header(pair).horizons_s
+            horizons = header.horizons_s
         if horizon_s not in horizons:
             trained = ", ".join(format_duration(h) for h in horizons)
             raise BadHorizonError(
