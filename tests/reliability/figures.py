@@ -1,6 +1,6 @@
 """The figures the reliability suite measures, gathered while it runs and printed at the end.
 
-RELIABILITY.md quotes these numbers, so they must come from a run, never from a hand: each
+docs/reliability.md quotes these numbers, so they must come from a run, never from a hand: each
 test adds what it actually did (kills survived, operations, bad inputs tried, entries lost)
 with :func:`add`, and ``conftest.py`` prints the table after the session (and writes it as
 JSON to ``$PREDCACHE_RELIABILITY_FIGURES`` when that is set).

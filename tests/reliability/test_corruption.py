@@ -1,6 +1,6 @@
 """Corruption, seen from the command line (tests/test_disk_store.py covers the store itself).
 
-Decisions tested here, and documented in RELIABILITY.md:
+Decisions tested here, and documented in docs/reliability.md:
 
 - a garbage or truncated cache database is **quarantined** (moved aside as
   ``cache.db.corrupt-<time>-<pid>``) with one warning line, and predict answers from an empty
