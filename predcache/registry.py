@@ -8,18 +8,27 @@ the market are imported and loaded on the first miss.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
+from predcache.artifact import ModelArtifact, ModelHeader, artifact_path, read_header
 from predcache.durations import format_duration
 from predcache.errors import BadHorizonError, ModelError
-from predcache.pairs import pair_slug
 
-MODEL_SCHEMA = "predcache.model/1"
+if TYPE_CHECKING:
+    from predcache.market import Market
+
+__all__ = [
+    "Computed",
+    "ModelHeader",
+    "ModelRegistry",
+    "ModelSource",
+    "artifact_path",
+    "read_header",
+]
 
 
 class Computed(NamedTuple):
@@ -40,49 +49,6 @@ class ModelSource(Protocol):
     def compute(self, pair: str, horizon_s: int, at: float) -> Computed: ...
 
 
-class ModelHeader(NamedTuple):
-    """The few artifact fields the hit path needs."""
-
-    pair: str
-    version: str
-    horizons_s: tuple[int, ...]
-    path: Path
-
-
-def artifact_path(models_dir: Path, pair: str) -> Path:
-    """One JSON artifact per pair: ``<models_dir>/ETH-EUR.json``."""
-    return models_dir / f"{pair_slug(pair)}.json"
-
-
-def read_header(path: Path, pair: str) -> ModelHeader:
-    """Parse an artifact's header with stdlib json; full validation happens in :mod:`model`.
-
-    A missing file raises ``FileNotFoundError`` (the caller decides: train, or say so)."""
-    fix = f"retrain with `predcache train --pairs {pair}`"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ModelError(
-            f"model file {path} is unreadable or corrupt ({exc.__class__.__name__}); {fix}"
-        ) from exc
-    if not isinstance(data, dict) or data.get("schema") != MODEL_SCHEMA:
-        raise ModelError(f"model file {path} is not a predcache model; {fix}")
-    version, horizons = data.get("version"), data.get("horizons_s")
-    ok = (
-        isinstance(version, str)
-        and version.isalnum()
-        and isinstance(horizons, list)
-        and all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in horizons)
-        and data.get("pair") == pair
-    )
-    if not ok:
-        raise ModelError(f"model file {path} has a malformed header; {fix}")
-    assert isinstance(version, str) and isinstance(horizons, list)
-    return ModelHeader(pair, version, tuple(horizons), path)
-
-
 class ModelRegistry:
     """Artifacts under one directory; trains a missing pair on first use when allowed."""
 
@@ -97,8 +63,8 @@ class ModelRegistry:
         self.auto_train = auto_train
         self._notify = notify
         self._headers: dict[str, ModelHeader] = {}
-        self._models: dict[str, Any] = {}
-        self._markets: dict[int, Any] = {}
+        self._models: dict[str, ModelArtifact] = {}
+        self._markets: dict[int, Market] = {}
         self._lock = threading.Lock()
 
     def header(self, pair: str) -> ModelHeader:
@@ -132,14 +98,13 @@ class ModelRegistry:
         return header
 
     def _train_default(self, pair: str, path: Path) -> None:
-        from predcache import model
+        from predcache.training import train_default
 
         if self._notify is not None:
             self._notify(
                 f"no trained model for {pair} yet: training the default model once ({path})"
             )
-        art = model.train_synthetic(pair)
-        model.save_artifact(art, path)
+        train_default(pair, path)
 
     def version(self, pair: str) -> str:
         return self.header(pair).version
@@ -160,13 +125,13 @@ class ModelRegistry:
                 f"trained horizons are {trained}"
             )
 
-    def artifact(self, pair: str) -> Any:
-        """The full, validated model (imports numpy)."""
+    def artifact(self, pair: str) -> ModelArtifact:
+        """The full, validated model (JSON only; numpy comes with the first prediction)."""
         art = self._models.get(pair)
         if art is None:
-            from predcache import model
+            from predcache.artifact import load_artifact
 
-            art = model.load_artifact(self.header(pair).path)
+            art = load_artifact(self.header(pair).path)
             if art.version != self.version(pair):
                 raise ModelError(
                     f"model file for {pair} changed while in use; restart to reload it"
@@ -174,7 +139,7 @@ class ModelRegistry:
             self._models[pair] = art
         return art
 
-    def market(self, seed: int) -> Any:
+    def market(self, seed: int) -> Market:
         market = self._markets.get(seed)
         if market is None:
             from predcache.market import Market
@@ -182,7 +147,7 @@ class ModelRegistry:
             market = self._markets[seed] = Market(seed)
         return market
 
-    def live_market(self, art: Any) -> Any:
+    def live_market(self, art: ModelArtifact) -> Market:
         """The price feed a model predicts from at request time.
 
         predcache has no live exchange feed: a model trained on the synthetic market reads the

@@ -1,18 +1,97 @@
-"""Train several pairs and report: the work behind ``predcache train``.
+"""Training: the one place that turns market data into saved model artifacts.
 
-``train_many`` returns data (one :class:`TrainResult` per pair); ``render_table`` draws it.
+``train_synthetic`` and ``train_csv`` fit one pair (from the synthetic market, or from real
+candles); ``train_many`` trains and saves several, the work behind ``predcache train``;
+``train_default`` is what a first ``predict`` without a model runs. They return data; the CLI
+renders it. Imports numpy: the registry imports this module only when it must train.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from predcache import config, model
+from predcache.artifact import ModelArtifact, artifact_path, make_artifact, save_artifact
 from predcache.durations import format_duration
-from predcache.registry import artifact_path
+from predcache.errors import BadDataError, BadInputError
+from predcache.market import MINUTES_PER_DAY, Candles, Market
+from predcache.pairs import parse_pair
+
+DEFAULT_HORIZONS_S = config.DEFAULT_HORIZONS_S
+
+
+def train_synthetic(
+    pair: str,
+    *,
+    horizons_s: Iterable[int] = DEFAULT_HORIZONS_S,
+    days: int = 7,
+    end_minute: int | None = None,
+    market_seed: int = 0,
+    k: int = model.DEFAULT_K,
+    progress: Callable[[float], None] | None = None,
+) -> ModelArtifact:
+    """Train on ``days`` of the synthetic market ending at ``end_minute`` (default: the start
+    of the current UTC day, so every run on the same day trains the same model)."""
+    pair = parse_pair(pair)
+    if days < 1:
+        raise BadInputError(f"bad days {days}: must be at least 1")
+    if end_minute is None:
+        end_minute = int(time.time() // 86400) * MINUTES_PER_DAY
+    start = end_minute - days * MINUTES_PER_DAY
+    market = Market(market_seed)
+    chunks = []
+    for d in range(days):  # a day at a time, only to report progress
+        chunks.append(market.prices(pair, start + d * MINUTES_PER_DAY, MINUTES_PER_DAY))
+        if progress is not None:
+            progress(0.9 * (d + 1) / days)
+    chunks.append(market.prices(pair, end_minute, 1))
+    coefficients, metrics = model.fit_prices(np.concatenate(chunks), horizons_s, k=k)
+    training = {
+        "source": "synthetic",
+        "market_seed": market_seed,
+        "start": start * 60,
+        "end": end_minute * 60,
+        "rows": days * MINUTES_PER_DAY + 1,
+    }
+    art = make_artifact(pair, k, coefficients, metrics, training)
+    if progress is not None:
+        progress(1.0)
+    return art
+
+
+def train_csv(
+    pair: str,
+    candles: Candles,
+    *,
+    horizons_s: Iterable[int] = DEFAULT_HORIZONS_S,
+    k: int = model.DEFAULT_K,
+) -> ModelArtifact:
+    """Train on the close prices of real candles. The step is the median candle spacing; rows
+    whose window or target spans a missing candle are skipped rather than mis-timed."""
+    pair = parse_pair(pair)
+    ts = candles.timestamp
+    if len(ts) < 2:
+        raise BadDataError(f"{candles.path}: need at least two candles")
+    spacing = np.diff(ts)
+    step = int(np.median(spacing))
+    gaps = np.concatenate(([False], spacing != step))
+    coefficients, metrics = model.fit_prices(candles.close, horizons_s, k=k, step_s=step, gaps=gaps)
+    training = {
+        "source": "csv",
+        "market_seed": None,
+        "start": int(ts[0]),
+        "end": int(ts[-1]),
+        "rows": len(ts),
+        "csv": Path(candles.path).name,
+    }
+    return make_artifact(pair, k, coefficients, metrics, training, step_s=step)
 
 
 @dataclass(frozen=True)
@@ -20,7 +99,7 @@ class TrainResult:
     """One trained and saved artifact."""
 
     pair: str
-    artifact: Any  # predcache.model.ModelArtifact (numpy stays a lazy import)
+    artifact: ModelArtifact
     path: Path
     seconds: float
 
@@ -59,7 +138,6 @@ def train_many(
     """Train and save one artifact per pair (synthetic market, or the candles in ``data``)."""
     from rich.progress import Progress
 
-    from predcache import model
     from predcache.market import load_candles_csv
 
     candles = load_candles_csv(data) if data is not None else None
@@ -71,40 +149,20 @@ def train_many(
             progress.update(task, description=f"training {pair}")
             t0 = time.perf_counter()
             if candles is not None:
-                art = model.train_csv(pair, candles, horizons_s=horizons_s)
+                art = train_csv(pair, candles, horizons_s=horizons_s)
             else:
-                art = model.train_synthetic(
+                art = train_synthetic(
                     pair, horizons_s=tuple(horizons_s), days=days, market_seed=market_seed
                 )
             path = artifact_path(models_dir, pair)
-            model.save_artifact(art, path)
+            save_artifact(art, path)
             results.append(TrainResult(pair, art, path, time.perf_counter() - t0))
             progress.advance(task)
     return results
 
 
-def render_table(results: list[TrainResult], models_dir: Path) -> None:
-    """The rich table of model vs naive MAE per pair and horizon, then the saved versions."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="holdout MAE, basis points (lower is better)")
-    for col in ("pair", "horizon", "rows", "model", "naive", "improvement"):
-        table.add_column(col, justify="left" if col in ("pair", "horizon") else "right")
-    for res in results:
-        for r in res.rows():
-            better = r["improvement_pct"] > 0
-            table.add_row(
-                r["pair"],
-                r["horizon"],
-                f"{r['rows']:,}",
-                f"{r['mae_model_bps']:.2f}",
-                f"{r['mae_naive_bps']:.2f}",
-                f"[{'green' if better else 'red'}]{r['improvement_pct']:+.1f}%[/]",
-            )
-    console = Console()
-    console.print(table)
-    for res in results:
-        console.print(
-            f"saved {res.pair} model {res.artifact.version} -> {res.path} ({res.seconds:.2f}s)"
-        )
+def train_default(pair: str, path: Path) -> ModelArtifact:
+    """Train ``pair`` with every default and save it to ``path`` (first use of a pair)."""
+    art = train_synthetic(pair)
+    save_artifact(art, path)
+    return art

@@ -60,14 +60,14 @@ def _private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def trained_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Real artifacts for the default pairs, trained once per session (2 days: quick)."""
-    from predcache import model
+    from predcache.artifact import artifact_path, save_artifact
     from predcache.pairs import DEFAULT_PAIRS
-    from predcache.registry import artifact_path
+    from predcache.training import train_synthetic
 
     out = tmp_path_factory.mktemp("trained-models")
     for pair in DEFAULT_PAIRS:
-        art = model.train_synthetic(pair, days=2)
-        model.save_artifact(art, artifact_path(out, pair))
+        art = train_synthetic(pair, days=2)
+        save_artifact(art, artifact_path(out, pair))
     return out
 
 

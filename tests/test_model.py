@@ -9,22 +9,19 @@ from typing import Any
 import numpy as np
 import pytest
 
-from predcache.errors import BadDataError, BadHorizonError, BadInputError, ModelError
-from predcache.market import Market, load_candles_csv
-from predcache.model import (
+from predcache.artifact import (
     ModelArtifact,
     artifact_from_dict,
     artifact_to_dict,
     compute_version,
-    fit_prices,
     load_artifact,
-    predict_from_prices,
-    predict_series,
     save_artifact,
-    train_csv,
-    train_synthetic,
 )
+from predcache.errors import BadDataError, BadHorizonError, BadInputError, ModelError
+from predcache.market import Market, load_candles_csv
+from predcache.model import fit_prices, predict_from_prices, predict_series
 from predcache.pairs import DEFAULT_PAIRS
+from predcache.training import train_csv, train_synthetic
 
 #: 2024-06-01 00:00 UTC as a minute index: a fixed training window, so results are stable.
 END = 1_717_200_000 // 60

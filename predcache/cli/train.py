@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -12,6 +12,9 @@ from predcache.cli.app import app
 from predcache.durations import format_duration, parse_minute_horizons
 from predcache.errors import BadInputError
 from predcache.pairs import DEFAULT_PAIRS, parse_pair, parse_pair_list
+
+if TYPE_CHECKING:
+    from predcache.training import TrainResult
 
 DEFAULT_HORIZONS = ",".join(format_duration(h) for h in config.DEFAULT_HORIZONS_S)
 
@@ -70,6 +73,31 @@ def train(
 
         print_json(rows)
         return
-    from predcache.training import render_table
+    _render_table(results)
 
-    render_table(results, out_dir)
+
+def _render_table(results: list[TrainResult]) -> None:
+    """The rich table of model vs naive MAE per pair and horizon, then the saved versions."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="holdout MAE, basis points (lower is better)")
+    for col in ("pair", "horizon", "rows", "model", "naive", "improvement"):
+        table.add_column(col, justify="left" if col in ("pair", "horizon") else "right")
+    for res in results:
+        for r in res.rows():
+            better = r["improvement_pct"] > 0
+            table.add_row(
+                r["pair"],
+                r["horizon"],
+                f"{r['rows']:,}",
+                f"{r['mae_model_bps']:.2f}",
+                f"{r['mae_naive_bps']:.2f}",
+                f"[{'green' if better else 'red'}]{r['improvement_pct']:+.1f}%[/]",
+            )
+    console = Console()
+    console.print(table)
+    for res in results:
+        console.print(
+            f"saved {res.pair} model {res.artifact.version} -> {res.path} ({res.seconds:.2f}s)"
+        )

@@ -23,8 +23,8 @@ import diskcache
 import pytest
 import redis
 
+from predcache.artifact import artifact_path, read_header
 from predcache.keys import prediction_key, slot_tagged
-from predcache.registry import artifact_path, read_header
 from tests.reliability import figures
 from tests.reliability.helpers import cli
 
