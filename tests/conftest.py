@@ -11,7 +11,7 @@ import pytest
 from predcache.clock import ManualClock
 from predcache.errors import BadHorizonError
 from predcache.registry import Computed
-from predcache.store.base import Store
+from predcache.store.base import ProxyStore, Store
 from predcache.store.disk import DiskStore
 from predcache.store.memory import MemoryStore
 
@@ -90,6 +90,8 @@ def make_store(
         return MemoryStore(namespace=namespace)
     if kind == "disk":
         return DiskStore(tmp_path / "store", namespace=namespace)
+    if kind == "proxy":  # the pass-through base of store wrappers, over a real disk store
+        return ProxyStore(DiskStore(tmp_path / "store", namespace=namespace))
     if kind == "redis":  # a real server: the redis_url fixture (tests/fixtures/redis.py)
         from predcache.store.redis import open_redis_store
 

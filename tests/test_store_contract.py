@@ -1,14 +1,24 @@
-"""The store contract, written once and run against every backend (see ``conftest.BACKENDS``)."""
+"""The store contract, written once and run against every backend (see ``conftest.BACKENDS``),
+and against :class:`ProxyStore`, the pass-through base every store wrapper builds on."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from predcache.entry import Entry
 from predcache.store.base import Store
-from tests.conftest import make_store
+from tests.conftest import BACKENDS, make_store
+
+
+@pytest.fixture(params=[*BACKENDS, "proxy"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    s = make_store(request.param, tmp_path, redis_url=url)
+    yield s
+    s.close()
 
 
 def entry(price: float = 123.5, created_at: float = 1_800_000_000.0) -> Entry:

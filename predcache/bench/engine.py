@@ -30,22 +30,19 @@ from predcache.clock import ManualClock
 from predcache.entry import Entry
 from predcache.predictor import HIT, Predictor
 from predcache.registry import ModelRegistry
-from predcache.store import Store, StoreStats, open_store
+from predcache.store import Store, open_store
+from predcache.store.base import ProxyStore
 
 #: How many requests between two progress callbacks (a power of two minus one, for a cheap mask).
 PROGRESS_MASK = 1023
 
 
-class TimedStore(Store):
-    """A store wrapper that adds up the time spent in ``get``: the measured lookup time.
-
-    Everything else is passed straight through, so the predictor sees the real backend.
-    """
+class TimedStore(ProxyStore):
+    """Adds up the time spent in ``get``: the measured lookup time. Everything else passes
+    straight through, so the predictor sees the real backend."""
 
     def __init__(self, inner: Store) -> None:
-        super().__init__(inner.namespace)
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         #: seconds spent in ``get`` since the engine last reset it
         self.lookup_s = 0.0
 
@@ -55,27 +52,6 @@ class TimedStore(Store):
             return self.inner.get(key)
         finally:
             self.lookup_s += time.perf_counter() - t0
-
-    def set(self, key: str, entry: Entry, retain_s: float | None = None) -> None:
-        self.inner.set(key, entry, retain_s)
-
-    def delete(self, key: str) -> bool:
-        return self.inner.delete(key)
-
-    def clear(self) -> int:
-        return self.inner.clear()
-
-    def stats(self) -> StoreStats:
-        return self.inner.stats()
-
-    def acquire_lock(self, name: str, lease_s: float) -> str | None:
-        return self.inner.acquire_lock(name, lease_s)
-
-    def release_lock(self, name: str, token: str) -> None:
-        self.inner.release_lock(name, token)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 @dataclass(frozen=True)

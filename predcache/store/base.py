@@ -46,13 +46,21 @@ class Store(ABC):
 
     def __init__(self, namespace: str = "") -> None:
         self.namespace = namespace
-        self.corrupt_reads = 0
+        self._corrupt_reads = 0
+
+    @property
+    def corrupt_reads(self) -> int:
+        """Reads that found something other than a valid entry (each answered as a miss)."""
+        return self._corrupt_reads
+
+    def _note_corrupt(self) -> None:
+        self._corrupt_reads += 1
 
     def _decode(self, raw: object) -> Entry | None:
         """The one gate from stored bytes to an entry: not our JSON counts as corrupt (a miss)."""
         entry = decode_entry(raw)
         if entry is None:
-            self.corrupt_reads += 1
+            self._corrupt_reads += 1
         return entry
 
     @abstractmethod
@@ -89,3 +97,42 @@ class Store(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ProxyStore(Store):
+    """A store that passes every call to ``inner``: wrappers subclass it and override only what
+    they change (as dogpile.cache's ``ProxyBackend``), e.g. the circuit breaker and the bench's
+    lookup timer. ``name``, ``namespace`` and the corrupt-read count are the inner store's."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner.namespace)
+        self.inner = inner
+        self.name = inner.name
+
+    @property
+    def corrupt_reads(self) -> int:
+        return self.inner.corrupt_reads
+
+    def get(self, key: str) -> Entry | None:
+        return self.inner.get(key)
+
+    def set(self, key: str, entry: Entry, retain_s: float | None = None) -> None:
+        self.inner.set(key, entry, retain_s)
+
+    def delete(self, key: str) -> bool:
+        return self.inner.delete(key)
+
+    def clear(self) -> int:
+        return self.inner.clear()
+
+    def stats(self) -> StoreStats:
+        return self.inner.stats()
+
+    def acquire_lock(self, name: str, lease_s: float) -> str | None:
+        return self.inner.acquire_lock(name, lease_s)
+
+    def release_lock(self, name: str, token: str) -> None:
+        self.inner.release_lock(name, token)
+
+    def close(self) -> None:
+        self.inner.close()

@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from predcache.entry import Entry
 from predcache.errors import BackendUnavailableError
-from predcache.store.base import Store, StoreStats
+from predcache.store.base import ProxyStore, Store, StoreStats
 
 log = logging.getLogger("predcache")
 
@@ -43,8 +43,12 @@ def warn(message: str) -> None:
         print(f"predcache: {message}", file=sys.stderr, flush=True)
 
 
-class CircuitBreakerStore(Store):
-    """Wraps ``inner``; same interface, same name, fails fast while the backend is down."""
+class CircuitBreakerStore(ProxyStore):
+    """Wraps ``inner``; same interface, same name, fails fast while the backend is down.
+
+    ``clear`` and ``close`` pass straight through (inherited): admin commands (``predcache
+    cache clear``) report a failure to their user themselves, neither warning nor moving the
+    breaker."""
 
     def __init__(
         self,
@@ -55,9 +59,7 @@ class CircuitBreakerStore(Store):
         monotonic: Callable[[], float] = time.monotonic,
         notify: Callable[[str], None] = warn,
     ) -> None:
-        super().__init__(inner.namespace)
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self.retry_after_s = retry_after_s
         self.shown = shown or inner.name
         self._monotonic = monotonic
@@ -69,14 +71,6 @@ class CircuitBreakerStore(Store):
         #: outages seen (closed -> open transitions) and calls refused without trying
         self.outages = 0
         self.short_circuited = 0
-
-    @property
-    def corrupt_reads(self) -> int:
-        return self.inner.corrupt_reads
-
-    @corrupt_reads.setter
-    def corrupt_reads(self, value: int) -> None:
-        pass  # counted by the inner store; Store.__init__ assigns 0
 
     def _call(self, call: Callable[[], T]) -> T:
         with self._guard:
@@ -134,11 +128,6 @@ class CircuitBreakerStore(Store):
     def delete(self, key: str) -> bool:
         return self._call(lambda: self.inner.delete(key))
 
-    def clear(self) -> int:
-        # Admin commands (``predcache cache clear|stats``) report a failure to their user
-        # themselves: they go straight through, neither warning nor moving the breaker.
-        return self.inner.clear()
-
     def acquire_lock(self, name: str, lease_s: float) -> str | None:
         return self._call(lambda: self.inner.acquire_lock(name, lease_s))
 
@@ -154,6 +143,3 @@ class CircuitBreakerStore(Store):
             "short_circuited": self.short_circuited,
         }
         return st._replace(extra=extra)
-
-    def close(self) -> None:
-        self.inner.close()

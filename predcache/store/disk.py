@@ -197,7 +197,7 @@ class DiskStore(Store):
             else:
                 raw = self.cache.get(full)
         except PickleRefused:
-            self.corrupt_reads += 1
+            self._note_corrupt()
             return None
         except (sqlite3.Error, diskcache.Timeout) as exc:
             if self._recover(exc):
