@@ -9,7 +9,7 @@ from pathlib import Path
 import diskcache
 import pytest
 
-from predcache.store.disk import DiskStore
+from predcache.store.disk import EVICTION_POLICY, DiskStore
 from tests.test_store_contract import entry
 
 
@@ -110,6 +110,16 @@ def test_size_limit_evicts_and_keeps_serving(tmp_path: Path) -> None:
 
 # The first read of a DiskStore object goes through _peek (diskcache's query, one-shot
 # connection); these pin that it answers exactly as diskcache would.
+
+
+def test_peek_preconditions_hold_on_the_opened_cache(tmp_path: Path) -> None:
+    """_peek equals Cache.get only while a read writes nothing: no LRU, no statistics."""
+    store = DiskStore(tmp_path)
+    store.set("k", entry())
+    assert EVICTION_POLICY == "least-recently-stored"
+    assert store.cache.eviction_policy == EVICTION_POLICY
+    assert store.cache.statistics == 0
+    store.close()
 
 
 def test_first_read_sees_what_diskcache_wrote(tmp_path: Path) -> None:

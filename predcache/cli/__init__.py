@@ -16,6 +16,7 @@ import traceback
 import typer
 
 from predcache.cli.app import STATE, app, register_lazy
+from predcache.cli.clickcompat import ClickException, NoArgsIsHelpError
 from predcache.errors import EXIT_BAD_INPUT, EXIT_FAILURE, PredcacheError
 
 __all__ = ["app", "main"]
@@ -38,14 +39,14 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _usage_error(exc: Exception) -> int:
+def _usage_error(exc: ClickException) -> int:
     """A Typer/click usage error as one line, exit 2 (click's own code for usage errors)."""
+    if isinstance(exc, NoArgsIsHelpError):
+        return 0  # the help was printed: asking for it is not an error
     ctx = getattr(exc, "ctx", None)
     where = getattr(ctx, "command_path", None) or "predcache"
-    message = exc.format_message()  # type: ignore[attr-defined]
-    if type(exc).__name__ == "NoArgsIsHelpError":
-        return 0  # the help was printed: asking for it is not an error
-    code = getattr(exc, "exit_code", EXIT_BAD_INPUT)
+    message = exc.format_message()
+    code = exc.exit_code
     return _fail(f"{message} (see `{where} --help`)", EXIT_BAD_INPUT if code == 2 else code)
 
 
@@ -66,9 +67,9 @@ def run(argv: list[str] | None = None) -> int:
         return _fail("aborted", 130)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+    except ClickException as exc:  # Typer's (vendored click's) usage errors
+        return _usage_error(exc)
     except Exception as exc:
-        if hasattr(exc, "format_message"):  # Typer's (vendored click's) usage errors
-            return _usage_error(exc)
         if STATE["debug"] or debug_env:
             traceback.print_exc()
         return _fail(
@@ -88,16 +89,19 @@ def main() -> None:
 def _exit_without_teardown(code: int) -> None:
     """End a finished one-shot command without the interpreter's module-by-module teardown.
 
-    Clearing every loaded module at exit costs ~8 ms, a seventh of a whole ``predcache predict``
-    cache hit. Only that is skipped: the command has closed its store, atexit handlers still
-    run, and the standard streams are flushed. Not used while another thread is alive.
+    Clearing every loaded module at exit is a measurable part of a whole ``predcache predict``
+    cache hit (``benchmarks/perf.py`` check c). Only that is skipped: the command has closed its
+    store, atexit handlers still run, and the standard streams are flushed. Not used while
+    another thread is alive, nor on an interpreter without ``atexit._run_exitfuncs`` (CPython's,
+    private): there the ordinary exit runs.
     """
     import atexit
     import threading
 
-    if threading.active_count() > 1:
+    run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
+    if threading.active_count() > 1 or run_exitfuncs is None:
         return
-    atexit._run_exitfuncs()
+    run_exitfuncs()
     try:
         sys.stdout.flush()
         sys.stderr.flush()

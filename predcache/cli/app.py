@@ -1,7 +1,7 @@
 """The Typer app object and the global options; command modules register on it.
 
 Command modules are imported lazily: ``predcache predict`` imports the predict module only, not
-bench, serve, report and train with their imports (about 10 ms of a ~70 ms cache hit), and
+bench, serve, report and train with their imports (see check c of ``benchmarks/perf.py``), and
 typer builds the click command for it alone. :class:`LazyGroup` knows each command's module
 from :data:`LAZY_COMMANDS` (filled by :func:`register_lazy` in ``predcache.cli``) and imports
 it when click resolves that command; listing the commands (``--help``, a typo's suggestions)
@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import TYPE_CHECKING
 
 import typer
-from typer import _click as click  # typer's vendored click (importing ``click`` costs ~4 ms)
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:  # typer's vendored click, for annotations only (see predcache.cli.clickcompat)
+    from typer import _click as click
 
 #: command name -> the module whose import registers it on ``app``
 LAZY_COMMANDS: dict[str, str] = {}

@@ -33,6 +33,8 @@ PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 LOCK_TAG = "__lock__"
 DB_NAME = "cache.db"
+#: how diskcache evicts: by store time, so a read changes nothing (what ``_peek`` relies on)
+EVICTION_POLICY = "least-recently-stored"
 #: diskcache writes values above ``disk_min_file_size`` (32 KB) to separate files, created
 #: with the umask's modes (0755 dirs, 0644 files): world-readable. Predictions are a few
 #: hundred bytes, so every value stays inside the private (0600) SQLite file instead.
@@ -140,7 +142,8 @@ class DiskStore(Store):
             str(self.directory),
             disk=JsonOnlyDisk,
             size_limit=self._size_limit,
-            eviction_policy="least-recently-stored",
+            eviction_policy=EVICTION_POLICY,
+            statistics=False,
             disk_min_file_size=INLINE_VALUES_UP_TO,
         )
         if fresh:  # later -wal/-shm files take the main file's mode; these exist already
@@ -208,7 +211,14 @@ class DiskStore(Store):
         return self._decode(raw)
 
     def _peek(self, full_key: str) -> object:
-        """diskcache's lookup (``Cache.get``'s query for a str key) on a one-shot connection."""
+        """diskcache's lookup (``Cache.get``'s query for a str key) on a one-shot connection.
+
+        This equals ``Cache.get`` only because the store opens diskcache with
+        :data:`EVICTION_POLICY` (``least-recently-stored``: a read updates nothing) and with
+        statistics off (a read counts nothing); under ``least-recently-used`` or with
+        statistics, ``get`` also writes. ``tests/test_disk_store.py`` asserts both settings on
+        the opened cache, so changing either turns a test red.
+        """
         db = self.directory / DB_NAME
         if not db.exists():
             return None
@@ -278,7 +288,7 @@ class DiskStore(Store):
 
     def _rows(self) -> list[tuple[Any, Any, int, str | None]]:
         """(key, value, mode, filename) for this namespace, read with SQL so nothing unpickles."""
-        con = self.cache._sql  # the documented escape hatch for direct queries
+        con = self.cache._sql  # diskcache's own (private) SQL helper; only SELECTs here
         if self.namespace:
             rows = con(
                 "SELECT key, value, mode, filename FROM Cache WHERE tag = ?", (self.namespace,)
