@@ -11,11 +11,26 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import orjson
 
-Entry = dict[str, Any]
+
+class Entry(TypedDict):
+    """One cached prediction as stored (JSON). The required fields are the product brief's
+    contract and what :func:`decode_entry` checks; ``last_price`` is extra, for display."""
+
+    pair: str
+    horizon_s: int
+    predicted_price: float
+    #: the market time (epoch seconds) the prediction was made from
+    as_of: float
+    #: when the computation started (epoch seconds): freshness is counted from here
+    created_at: float
+    model_version: str
+    compute_ms: float
+    last_price: NotRequired[float]
+
 
 #: field -> accepted types; every entry has at least these.
 REQUIRED_FIELDS: dict[str, tuple[type, ...]] = {

@@ -33,6 +33,7 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from starlette.routing import Route
 
+from predcache.entry import Entry
 from predcache.errors import BadInputError
 from predcache.factory import build_predictor
 from predcache.predictor import HIT, Predictor
@@ -123,7 +124,7 @@ class PredictService:
             self.metrics.count_error("backend")
         return 200, response_json(served), headers
 
-    def _maybe_refresh(self, pair: str, horizon_s: int, entry: dict[str, Any]) -> None:
+    def _maybe_refresh(self, pair: str, horizon_s: int, entry: Entry) -> None:
         assert self.refresher is not None
         work = self.refresher.maybe_start(pair, horizon_s, entry)
         if work is not None:
