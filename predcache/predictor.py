@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 
 from predcache.clock import Clock, SystemClock
+from predcache.config import DEFAULT_TTL_S
 from predcache.entry import Entry
 from predcache.errors import ComputeError, PredcacheError, StoreError
 from predcache.keys import lock_key, prediction_key
@@ -115,7 +116,7 @@ class Predictor:
         models: ModelSource,
         *,
         clock: Clock | None = None,
-        ttl_s: float = 90.0,
+        ttl_s: float = DEFAULT_TTL_S,
         model_delay_s: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
         retain_margin_s: float = DEFAULT_RETAIN_MARGIN_S,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from predcache.config import DEFAULT_TTL_S
+from predcache.durations import format_duration
+
 BACKEND = typer.Option(
     None,
     "--backend",
@@ -21,4 +24,9 @@ SIZE_LIMIT = typer.Option(
     "--size-limit",
     help="Disk store size cap, e.g. 256MB or 1GiB; the oldest entries are evicted past it "
     "[default 256MB].",
+)
+TTL = typer.Option(
+    format_duration(DEFAULT_TTL_S),
+    "--ttl",
+    help="How long a stored prediction stays fresh (0 = no caching).",
 )

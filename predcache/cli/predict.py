@@ -9,6 +9,7 @@ import typer
 from predcache.cli import options
 from predcache.cli.app import STATE, app
 from predcache.cli.render import iso_utc, paint, print_json
+from predcache.config import DEFAULT_HORIZON_S
 from predcache.durations import format_duration, parse_duration, parse_horizon
 from predcache.pairs import parse_pair
 from predcache.predictor import Served
@@ -53,10 +54,13 @@ def render_line(served: Served) -> str:
 @app.command()
 def predict(
     pair: str = typer.Argument(..., help="Trading pair, e.g. ETH/EUR."),
-    horizon: str = typer.Option("5m", "--horizon", "-H", help="How far ahead: 1m, 5m, 15m, 1h."),
-    ttl: str = typer.Option(
-        "90s", "--ttl", help="How long a stored prediction stays fresh (0 = no caching)."
+    horizon: str = typer.Option(
+        format_duration(DEFAULT_HORIZON_S),
+        "--horizon",
+        "-H",
+        help="How far ahead: 1m, 5m, 15m, 1h.",
     ),
+    ttl: str = options.TTL,
     max_age: str | None = typer.Option(
         None, "--max-age", help="Accept only an entry younger than this (tightens --ttl)."
     ),

@@ -35,7 +35,7 @@ def serve(
         "127.0.0.1", "--host", help="Address to bind (loopback by default; others are explicit)."
     ),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
-    ttl: str = typer.Option("90s", "--ttl", help="How long a prediction stays fresh (0 = none)."),
+    ttl: str = options.TTL,
     no_cache: bool = typer.Option(
         False, "--no-cache", help="Compute every request (the seed's API without cache)."
     ),
