@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 import tempfile
 
@@ -18,7 +19,7 @@ from predcache import config
 from predcache.cli import options
 from predcache.cli.app import app
 from predcache.durations import format_duration, parse_duration
-from predcache.errors import BadInputError
+from predcache.errors import BadInputError, PredcacheError
 from predcache.server.settings import ENV_SETTINGS, ServeSettings
 from predcache.sizes import parse_size
 
@@ -73,6 +74,7 @@ def serve(
     )
     if not host.strip():
         raise BadInputError("bad host: empty (use 127.0.0.1 for this machine only)")
+    check_listen(host, port)
     _announce(settings)
     run = {"host": host, "port": port, "log_level": "warning", "access_log": False}
     if workers == 1:
@@ -93,6 +95,28 @@ def serve(
         )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def check_listen(host: str, port: int) -> None:
+    """Fail as one line (exit 1) when ``host:port`` cannot be listened on, before the banner.
+
+    Without this, uvicorn prints its own ``[Errno 98]`` line after predcache's banner and exits
+    3. The probe binds the way uvicorn will (``SO_REUSEADDR``, so a port in TIME_WAIT after a
+    restart is not refused) and closes at once; uvicorn binds again a moment later.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise BadInputError(f"bad host {host!r}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+            probe.listen()
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise PredcacheError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
 def _announce(s: ServeSettings) -> None:
