@@ -60,9 +60,10 @@ def _user_dir(
 def _xdg_dir(variable: str, default: str) -> Path | None:
     """On Linux, the XDG base directory platformdirs would name, without importing it.
 
-    Importing platformdirs costs ~2.5 ms, a few percent of a ``predcache predict`` cache hit,
-    for a rule that on Linux is two lines of the XDG spec: an absolute ``$XDG_..._HOME``, else
-    the default under HOME. Elsewhere (macOS, Windows, Android) platformdirs decides.
+    Importing platformdirs is a measurable part of a ``predcache predict`` cache hit (check c of
+    ``benchmarks/perf.py``, docs/performance.md) for a rule that on Linux is two lines of the XDG
+    spec: an absolute ``$XDG_..._HOME``, else the default under HOME. Elsewhere (macOS, Windows,
+    Android) platformdirs decides.
     """
     if sys.platform != "linux" or "ANDROID_ROOT" in os.environ:
         return None

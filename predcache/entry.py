@@ -52,9 +52,10 @@ def encode_entry(entry: Entry) -> str:
 def decode_entry(raw: object) -> Entry | None:
     """The entry in ``raw`` (str or bytes of JSON), or ``None`` when it is not a valid entry.
 
-    This runs on every cache hit, so it parses with orjson (about 4x faster than ``json`` on an
-    entry). orjson refuses what is not JSON text (a non-str/bytes value, invalid UTF-8, NaN and
-    out-of-range numbers), so every float it returns is finite.
+    This runs on every cache hit, so it parses with orjson (faster than ``json`` on an entry; check
+    a of ``benchmarks/perf.py`` measures the whole in-process hit). orjson refuses what is not JSON
+    text (a non-str/bytes value, invalid UTF-8, NaN and out-of-range numbers), so every float it
+    returns is finite.
     """
     try:
         value = orjson.loads(raw)  # type: ignore[arg-type]
@@ -70,7 +71,7 @@ def _has_entry_shape(v: Any) -> bool:
     """The required fields with their exact types (a bool is never taken for an int).
 
     Written out rather than looped over :data:`REQUIRED_FIELDS`: it is on every hit, and the
-    inline form costs half as much. A test keeps the two in agreement.
+    inline form is cheaper (check a of ``benchmarks/perf.py``). A test keeps the two in agreement.
     """
     try:
         return (

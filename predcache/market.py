@@ -91,7 +91,8 @@ def _draws(rng: np.random.Generator) -> _Draws:
 
 def _ou(noise: np.ndarray, start: float) -> np.ndarray:
     """x_i = phi * x_{i-1} + noise_i. A plain loop over Python floats: exact IEEE arithmetic,
-    identical on every machine, and ~0.2 ms for a day (a BLAS scan would be neither)."""
+    identical on every machine, and fast enough for a day of minutes (a BLAS scan would not be
+    bit-identical everywhere)."""
     out = [0.0] * len(noise)
     x = start
     for i, v in enumerate(noise.tolist()):

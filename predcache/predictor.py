@@ -42,7 +42,8 @@ class Served:
     """A prediction and how it was served.
 
     A plain slotted class, not a dataclass: this module is on the CLI's cache-hit path, where
-    each dataclass definition costs ~0.4 ms of a ~60 ms process.
+    importing ``dataclasses`` and building one is a measurable part of the process (check c of
+    ``benchmarks/perf.py``).
     """
 
     __slots__ = ("age_s", "cache", "detail", "entry", "key", "latency_ms", "stored")
@@ -134,7 +135,7 @@ class Predictor:
         #: take the store's lease lock on a miss (single-flight across processes). Only a caller
         #: that is the store's one user may turn it off: the simulated bench engine replays
         #: requests one at a time in one process, where the lock add/release are two extra
-        #: writes per miss (~100 us on disk) that can never find a competitor.
+        #: store writes per miss that can never find a competitor.
         self.cross_process_lock = cross_process_lock
         self.stats = PredictorStats()
         self._locks = _KeyLocks()

@@ -1,7 +1,7 @@
 """The one place that reaches into Typer's vendored click, behind a version test.
 
-Typer 0.26+ ships click as the private ``typer._click`` (importing the real ``click`` would cost
-another ~4 ms per command, see ``benchmarks/perf.py`` check c). predcache needs two of its
+Typer 0.26+ ships click as the private ``typer._click`` (importing the real ``click`` as well
+would add to every command, see check c of ``benchmarks/perf.py``). predcache needs two of its
 exception classes, to tell a usage error from a crash by type. pyproject.toml pins typer to the
 range checked here; a release outside it fails loudly at the first usage error rather than
 misreading errors silently.

@@ -4,11 +4,11 @@ diskcache unpickles values it stored as pickles. A store shared on disk can be w
 someone else, so :class:`JsonOnlyDisk` refuses to unpickle: a pickled value (planted or
 foreign) reads as a corrupt entry, a miss, and is never executed.
 
-Opening a ``diskcache.Cache`` rewrites every setting and pragma (~8 ms here), which would be
-most of a ``predcache predict`` cache hit. So the diskcache object is opened lazily, and the
-first read of a store object runs diskcache's own lookup query over a one-shot SQLite
-connection (:meth:`DiskStore._peek`, ~0.2 ms). Anything else -- a second read, a write, a lock,
-a value kept in a file -- goes through diskcache.
+Opening a ``diskcache.Cache`` rewrites every setting and pragma, which would be most of a
+``predcache predict`` cache hit (check c of ``benchmarks/perf.py``). So the diskcache object is
+opened lazily, and the first read of a store object runs diskcache's own lookup query over a
+one-shot SQLite connection (:meth:`DiskStore._peek`). Anything else -- a second read, a write, a
+lock, a value kept in a file -- goes through diskcache.
 """
 
 from __future__ import annotations
