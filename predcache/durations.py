@@ -1,4 +1,4 @@
-"""Parse and format durations: ``90``, ``90s``, ``5m``, ``1h``, ``250ms``, ``1.5s``.
+"""Parse and format durations: ``90``, ``90s``, ``5m``, ``1m30s``, ``2 min``, ``1h``, ``250ms``.
 
 One parser for every option that takes a duration (``--horizon``, ``--ttl``, ``--max-age``,
 ``--model-delay``), so they all accept and reject the same things. Bare numbers are seconds.
@@ -11,10 +11,48 @@ import re
 
 from predcache.errors import BadDurationError
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PATTERN = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*(ms|s|m|h|d)?\s*$")
+#: unit spelling -> seconds; each unit has its short form and the words people type
+_UNIT_WORDS = {
+    0.001: ("ms", "msec", "millisecond", "milliseconds"),
+    1.0: ("s", "sec", "secs", "second", "seconds"),
+    60.0: ("m", "min", "mins", "minute", "minutes"),
+    3600.0: ("h", "hr", "hrs", "hour", "hours"),
+    86400.0: ("d", "day", "days"),
+}
+_UNITS = {word: size for size, words in _UNIT_WORDS.items() for word in words}
+_NUMBER = r"(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)"
+#: one ``<number><unit>`` part (``1m30s`` has two); a duration is parts back to back
+_PART = re.compile(rf"\s*({_NUMBER})\s*([a-z]*)\s*", re.IGNORECASE)
+_EXAMPLES = "expected e.g. 90, 90s, 1m30s, 2 min, 1h, 250ms"
 #: Nothing predcache does needs a duration longer than a year; longer is a typo.
 MAX_SECONDS = 366 * 86400.0
+
+
+def _parse_text(text: str) -> float | None:
+    """Seconds in ``text``, or ``None`` when it is not a duration.
+
+    Parts go from the largest unit to the smallest, each unit once (``1h30m``, not ``30m1h``);
+    only a lone number may omit its unit."""
+    if len(text) > 32:
+        return None
+    parts, end = [], 0
+    for match in _PART.finditer(text):
+        if match.start() != end:  # something between parts that is not a part
+            return None
+        parts.append(match.groups())
+        end = match.end()
+    if not parts or end != len(text):
+        return None
+    total, last = 0.0, math.inf
+    for number, unit in parts:
+        if not unit and len(parts) > 1:
+            return None
+        size = _UNITS.get(unit.lower() or "s")
+        if size is None or size >= last:
+            return None
+        total += float(number) * size
+        last = size
+    return total
 
 
 def parse_duration(
@@ -25,7 +63,7 @@ def parse_duration(
     Rejects negatives, NaN, infinities, unknown units and values above a year.
     """
     if isinstance(text, bool):
-        raise BadDurationError(f"bad {name}: {text!r} (expected e.g. 90, 90s, 5m, 1h, 250ms)")
+        raise BadDurationError(f"bad {name}: {text!r} ({_EXAMPLES})")
     if isinstance(text, int | float):
         try:
             seconds = float(text)
@@ -34,11 +72,11 @@ def parse_duration(
                 f"bad {name}: a number of {len(str(abs(text)))} digits (longer than a year)"
             ) from None
     else:
-        match = _PATTERN.match(text) if len(text) <= 32 else None
-        if match is None:
+        parsed = _parse_text(text)
+        if parsed is None:
             shown = text if len(text) <= 32 else text[:32] + "..."
-            raise BadDurationError(f"bad {name}: {shown!r} (expected e.g. 90, 90s, 5m, 1h, 250ms)")
-        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+            raise BadDurationError(f"bad {name}: {shown!r} ({_EXAMPLES})")
+        seconds = parsed
     if not math.isfinite(seconds) or seconds < 0:
         raise BadDurationError(f"bad {name}: {text!r} (must be a finite, non-negative duration)")
     if seconds > MAX_SECONDS:

@@ -87,7 +87,7 @@ def test_trace_sorts_by_time_and_numbers_keys(tmp_path: Path) -> None:
         ("time,pair,horizon\n1,ETH/EUR,5m\n", "missing column timestamp"),
         ("timestamp,pair,horizon\n", "no requests"),
         ("timestamp,pair,horizon\n1748822400,ETH/EUR,5m\n1748822401,DOGE/EUR,5m\n", "line 3"),
-        ("timestamp,pair,horizon\n1748822400,ETH/EUR,5 minutes\n", "line 2: bad horizon"),
+        ("timestamp,pair,horizon\n1748822400,ETH/EUR,5 fortnights\n", "line 2: bad horizon"),
         ("timestamp,pair,horizon\nsoon,ETH/EUR,5m\n", "line 2: timestamp 'soon'"),
         ("timestamp,pair,horizon\n1748822400,ETH/EUR\n", "line 2: expected at least 3"),
     ],

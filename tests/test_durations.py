@@ -15,6 +15,8 @@ from predcache.errors import BadDurationError
     [
         ("90", 90.0), ("90s", 90.0), ("5m", 300.0), ("1h", 3600.0), ("250ms", 0.25),
         ("1.5s", 1.5), (" 5m ", 300.0), ("0", 0.0), ("0s", 0.0), ("1d", 86400.0), (".5s", 0.5),
+        ("1m30s", 90.0), ("2 min", 120.0), ("1h 30m", 5400.0), ("2 minutes", 120.0),
+        ("1h1m1s", 3661.0), ("1s500ms", 1.5), ("90 sec", 90.0), ("5M", 300.0),
     ],
 )  # fmt: skip
 def test_accepts(text: str, seconds: float) -> None:
@@ -24,7 +26,7 @@ def test_accepts(text: str, seconds: float) -> None:
 @pytest.mark.parametrize(
     "text",
     ["", " ", "-5", "-5s", "5x", "m", "5 m s", "nan", "inf", "1e3", "5mm", "1,5s", "9" * 40, "400d",
-     "0x10", "5 min", "--", "+5s"],
+     "0x10", "--", "+5s", "30s1m", "1m1m", "1m30", "5 fortnights", "1m,30s", "9" * 31 + "x"],
 )  # fmt: skip
 def test_rejects(text: str) -> None:
     with pytest.raises(BadDurationError) as info:

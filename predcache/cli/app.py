@@ -76,8 +76,23 @@ app.add_typer(cache_app, name="cache")
 STATE = {"debug": False, "one_shot_done": False}
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from predcache import __version__
+
+        typer.echo(f"predcache {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _global(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print the version and exit.",
+    ),
 ) -> None:
     STATE["debug"] = debug

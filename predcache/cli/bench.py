@@ -61,26 +61,26 @@ def bench(
         "90", "--ttl", help="TTL, or a comma-separated sweep such as 0,30,90,300 (0 = no cache)."
     ),
     requests: int | None = typer.Option(
-        None, "--requests", help="Synthetic requests per TTL [default: 20000]."
+        None, "--requests", help="Requests per TTL. \\[default: 20000; live mode: 1000]"
     ),
     rate: float | None = typer.Option(
-        None, "--rate", help="Requests per second of simulated time [default: 5]."
+        None, "--rate", help="Requests per second of simulated time. \\[default: 5]"
     ),
     pairs: str | None = typer.Option(
-        None, "--pairs", help=f"Comma-separated pairs [default: {','.join(DEFAULT_PAIRS)}]."
+        None, "--pairs", help=f"Comma-separated pairs. \\[default: {','.join(DEFAULT_PAIRS)}]"
     ),
     horizons: str | None = typer.Option(
-        None, "--horizons", help=f"Comma-separated horizons [default: {DEFAULT_HORIZONS}]."
+        None, "--horizons", help=f"Comma-separated horizons. \\[default: {DEFAULT_HORIZONS}]"
     ),
     zipf: float | None = typer.Option(
-        None, "--zipf", help="Zipf exponent of key popularity, 0 = uniform [default: 1.0]."
+        None, "--zipf", help="Zipf exponent of key popularity, 0 = uniform. \\[default: 1.0]"
     ),
-    seed: int | None = typer.Option(None, "--seed", help="Workload seed [default: 0]."),
+    seed: int | None = typer.Option(None, "--seed", help="Workload seed. \\[default: 0]"),
     start: str | None = typer.Option(
         None,
         "--start",
-        help="Market time where traffic begins, ISO 8601 or epoch seconds "
-        "[default: 2025-06-02T00:00:00Z].",
+        help="Market time where traffic begins, ISO 8601 or epoch seconds. "
+        "\\[default: 2025-06-02T00:00:00Z]",
     ),
     trace: str | None = typer.Option(
         None,
@@ -113,13 +113,18 @@ def bench(
         None, "--target", help="Live mode: load-test this prediction API URL (repeatable)."
     ),
     concurrency: int | None = typer.Option(
-        None, "--concurrency", help="Live mode: concurrent connections."
+        None, "--concurrency", help="Live mode: concurrent connections. \\[default: 4]"
     ),
     duration: str | None = typer.Option(
-        None, "--duration", help="Live mode: run for this long instead of --requests."
+        None,
+        "--duration",
+        help="Live mode: run for this long instead of --requests, e.g. 30s or 1m30s.",
     ),
     body_template: str | None = typer.Option(
-        None, "--body-template", help="Live mode: JSON request body template."
+        None,
+        "--body-template",
+        help="Live mode: JSON request body template, {pair} and {horizon} filled in. "
+        '\\[default: {"product_id": "{pair}", "horizon": "{horizon}"}]',
     ),
 ) -> None:
     """Measure what a TTL buys (hit ratio, latency, model calls) and costs (age, added error)."""

@@ -1,4 +1,9 @@
-"""Options that several commands share, declared once so they read and behave the same."""
+"""Options that several commands share, declared once so they read and behave the same.
+
+Help text is rich markup (typer renders it with rich): a literal ``[`` must be written ``\\[``
+or rich takes ``[default: 20000]`` for a style tag and drops it. ``tests/test_help.py`` renders
+every command's help and checks that each bracketed default and variable shows.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +15,25 @@ from predcache.durations import format_duration
 BACKEND = typer.Option(
     None,
     "--backend",
-    help="memory | disk | disk:///path | redis://host:port/db "
-    "[env PREDCACHE_BACKEND; default disk].",
+    help="memory | disk | disk:///path | redis://host:port/db. "
+    "\\[env PREDCACHE_BACKEND; default: disk]",
 )
 CACHE_DIR = typer.Option(
-    None, "--cache-dir", help="Disk store directory [env PREDCACHE_CACHE_DIR]."
+    None,
+    "--cache-dir",
+    help="Disk store directory. \\[env PREDCACHE_CACHE_DIR; default: ~/.cache/predcache]",
 )
 MODELS_DIR = typer.Option(
-    None, "--models-dir", help="Model artifacts directory [env PREDCACHE_MODELS_DIR]."
+    None,
+    "--models-dir",
+    help="Model artifacts directory. "
+    "\\[env PREDCACHE_MODELS_DIR; default: models/ in ~/.local/share/predcache]",
 )
 SIZE_LIMIT = typer.Option(
     None,
     "--size-limit",
-    help="Disk store size cap, e.g. 256MB or 1GiB; the oldest entries are evicted past it "
-    "[default 256MB].",
+    help="Disk store size cap, e.g. 256M, 256MiB or 1G; the oldest entries are evicted past "
+    "it. \\[default: 256MiB]",
 )
 TTL = typer.Option(
     format_duration(DEFAULT_TTL_S),

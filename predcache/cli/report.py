@@ -15,7 +15,7 @@ FORMATS = ("table", "markdown", "csv")
 @app.command()
 def report(
     paths: list[str] | None = typer.Argument(
-        None, help="Results folders (searched recursively for summary.csv) [default: results/]."
+        None, help="Results folders (searched recursively for summary.csv). \\[default: results/]"
     ),
     fmt: str = typer.Option("table", "--format", help="table | markdown | csv."),
     plot: str | None = typer.Option(

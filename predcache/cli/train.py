@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from predcache import config
+from predcache.cli import options
 from predcache.cli.app import app
 from predcache.durations import format_duration, parse_minute_horizons
 from predcache.errors import BadInputError
@@ -22,7 +23,7 @@ DEFAULT_HORIZONS = ",".join(format_duration(h) for h in config.DEFAULT_HORIZONS_
 @app.command()
 def train(
     pairs: str | None = typer.Option(
-        None, "--pairs", help="Comma-separated pairs (default: the default catalogue)."
+        None, "--pairs", help=f"Comma-separated pairs. \\[default: {','.join(DEFAULT_PAIRS)}]"
     ),
     horizons: str = typer.Option(
         DEFAULT_HORIZONS, "--horizons", help="Comma-separated horizons, whole minutes."
@@ -37,9 +38,7 @@ def train(
     seed: int = typer.Option(
         0, "--seed", min=0, help="Synthetic market seed (predict uses the model's seed)."
     ),
-    models_dir: str | None = typer.Option(
-        None, "--models-dir", help="Where artifacts go [env PREDCACHE_MODELS_DIR]."
-    ),
+    models_dir: str | None = options.MODELS_DIR,
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON list."),
 ) -> None:
     """Train the toy price model and print model vs naive MAE per pair and horizon."""
