@@ -180,14 +180,14 @@ class Predictor:
                     if served is not None:
                         return served
                 token = None
-                if self.cross_process_lock:
-                    token = self.store.acquire_lock(lock_key(key), self.lock_lease_s)
-                    if token is None and not refresh and limit > 0:
-                        # Another process is computing this key: wait for its entry, bounded.
-                        served = self._wait_for_fill(key, limit, started)
-                        if served is not None:
-                            return served
                 try:
+                    if self.cross_process_lock:
+                        token = self.store.acquire_lock(lock_key(key), self.lock_lease_s)
+                        if token is None and not refresh and limit > 0:
+                            # Another process is computing this key: wait for its entry, bounded.
+                            served, token = self._wait_for_fill(key, limit, started)
+                            if served is not None:
+                                return served
                     entry = self._compute(pair, horizon_s)
                     self.store.set(key, entry, self.retain_s)
                 finally:
@@ -269,21 +269,41 @@ class Predictor:
         self.stats.hits += 1
         return Served(entry, HIT, max(0.0, age), _ms_since(started), key)
 
-    def _wait_for_fill(self, key: str, limit: float, started: float) -> Served | None:
-        """Poll the store while another process holds the key's lock (real time: processes)."""
+    def _wait_for_fill(
+        self, key: str, limit: float, started: float
+    ) -> tuple[Served | None, str | None]:
+        """Poll the store while another process holds the key's lock (real time: processes).
+
+        Returns ``(served, None)`` when the holder's entry appears; ``(None, token)`` when this
+        waiter obtained the lock itself and, re-reading the store under it, still found nothing
+        fresh: the caller then computes *while holding* ``token``, so that the other waiters
+        keep waiting for this one computation instead of each computing (after a crashed
+        holder's lease ends, for one). ``(None, None)`` only when the wait runs out.
+
+        The re-read matters: the holder may store its entry and release the lock between this
+        waiter's last poll and its lock attempt; without it the waiter would compute again.
+        """
+        assert self.store is not None
+        name = lock_key(key)
         deadline = time.monotonic() + self.lock_lease_s
         while time.monotonic() < deadline:
             time.sleep(LOCK_POLL_S)
             served = self._read_fresh(key, limit, started)
-            if served is not None:
-                served.detail = "coalesced"
-                return served
-            assert self.store is not None
-            token = self.store.acquire_lock(lock_key(key), 0.001)
-            if token is not None:  # the holder is gone (released without a value, or crashed)
-                self.store.release_lock(lock_key(key), token)
-                return None
-        return None
+            if served is None:
+                token = self.store.acquire_lock(name, self.lock_lease_s)
+                if token is None:
+                    continue
+                try:
+                    served = self._read_fresh(key, limit, started)
+                except BaseException:
+                    self.store.release_lock(name, token)
+                    raise
+                if served is None:
+                    return None, token
+                self.store.release_lock(name, token)
+            served.detail = "coalesced"
+            return served, None
+        return None, None
 
     def _compute(self, pair: str, horizon_s: int) -> Entry:
         """Call the model (plus the simulated delay) and stamp the entry with its creation time."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from predcache.clock import ManualClock
@@ -127,30 +125,6 @@ def test_model_delay_only_on_miss(
     p.get_or_compute("ETH/EUR", 300)
     p.get_or_compute("ETH/EUR", 300)
     assert slept == [1.0]
-
-
-def test_single_flight_threads(tmp_path: object, clock: ManualClock) -> None:
-    gate = threading.Event()
-
-    class SlowModels(FakeModels):
-        def compute(self, pair: str, horizon_s: int, at: float):  # type: ignore[no-untyped-def]
-            gate.wait(5)
-            return super().compute(pair, horizon_s, at)
-
-    models = SlowModels()
-    p = make(MemoryStore(), models, clock)
-    results: list[str] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(p.get_or_compute("ETH/EUR", 300).cache))
-        for _ in range(16)
-    ]
-    for t in threads:
-        t.start()
-    gate.set()
-    for t in threads:
-        t.join()
-    assert models.calls == 1
-    assert sorted(results) == ["hit"] * 15 + ["miss"]
 
 
 class BrokenStore(Store):
