@@ -21,6 +21,11 @@ DEFAULT_TTL_S = 90.0
 DEFAULT_HORIZON_S = 300
 #: the horizons ``predcache train`` fits by default (and the auto-trained model has)
 DEFAULT_HORIZONS_S: tuple[int, ...] = (60, 300, 900, 3600)
+#: One fixed market time: the bench's traffic starts here and the default training window
+#: (``predcache train``, and the model a first ``predict`` trains) ends here. Fixed, not "today",
+#: so the same command trains the same model version on any day and machine.
+DEFAULT_MARKET_TIME = "2025-06-02T00:00:00Z"
+DEFAULT_MARKET_TIME_S = 1_748_822_400  # the same instant as epoch seconds
 
 
 def cache_dir(override: str | Path | None = None) -> Path:
@@ -71,6 +76,16 @@ def _xdg_dir(variable: str, default: str) -> Path | None:
     if value.strip() and os.path.isabs(value):
         return Path(value)
     return Path(os.path.expanduser(default))
+
+
+def display_path(path: str | Path) -> str:
+    """A path as people read it: ``~/...`` under the home directory (as the docs show paths),
+    anything else as given. For messages only; JSON output keeps the absolute path."""
+    text = str(path)
+    home = os.path.expanduser("~").rstrip(os.sep)
+    if home and (text == home or text.startswith(home + os.sep)):
+        return "~" + text[len(home) :]
+    return text
 
 
 def backend_spec(override: str | None = None) -> str:

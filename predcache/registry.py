@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from predcache.artifact import ModelArtifact, ModelHeader, artifact_path, read_header
+from predcache.config import display_path
 from predcache.durations import format_duration
 from predcache.errors import BadHorizonError, ModelError
 
@@ -102,7 +103,8 @@ class ModelRegistry:
 
         if self._notify is not None:
             self._notify(
-                f"no trained model for {pair} yet: training the default model once ({path})"
+                f"no trained model for {pair} yet: training the default model once "
+                f"({display_path(path)})"
             )
         train_default(pair, path)
 
@@ -120,9 +122,14 @@ class ModelRegistry:
             horizons = header.horizons_s
         if horizon_s not in horizons:
             trained = ", ".join(format_duration(h) for h in horizons)
+            shown = format_duration(horizon_s)
+            fix = (
+                f"`predcache train --pairs {pair} --horizons {shown}` adds it"
+                if horizon_s % 60 == 0
+                else "the model is trained for whole minutes only"
+            )
             raise BadHorizonError(
-                f"horizon {format_duration(horizon_s)} was not trained for {pair}: "
-                f"trained horizons are {trained}"
+                f"horizon {shown} was not trained for {pair}: trained horizons are {trained}; {fix}"
             )
 
     def artifact(self, pair: str) -> ModelArtifact:

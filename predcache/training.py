@@ -18,13 +18,21 @@ from typing import Any
 import numpy as np
 
 from predcache import config, model
-from predcache.artifact import ModelArtifact, artifact_path, make_artifact, save_artifact
+from predcache.artifact import (
+    ModelArtifact,
+    artifact_path,
+    make_artifact,
+    read_header,
+    save_artifact,
+)
 from predcache.durations import format_duration
-from predcache.errors import BadDataError, BadInputError
+from predcache.errors import BadDataError, BadInputError, ModelError
 from predcache.market import MINUTES_PER_DAY, Candles, Market
 from predcache.pairs import parse_pair
 
 DEFAULT_HORIZONS_S = config.DEFAULT_HORIZONS_S
+#: the last minute of the default training window (see ``config.DEFAULT_MARKET_TIME``)
+DEFAULT_END_MINUTE = config.DEFAULT_MARKET_TIME_S // 60
 
 
 def train_synthetic(
@@ -37,13 +45,14 @@ def train_synthetic(
     k: int = model.DEFAULT_K,
     progress: Callable[[float], None] | None = None,
 ) -> ModelArtifact:
-    """Train on ``days`` of the synthetic market ending at ``end_minute`` (default: the start
-    of the current UTC day, so every run on the same day trains the same model)."""
+    """Train on ``days`` of the synthetic market ending at ``end_minute`` (default: the fixed
+    :data:`predcache.config.DEFAULT_MARKET_TIME`, so the same call trains the same model, with
+    the same version, on any day and machine)."""
     pair = parse_pair(pair)
     if days < 1:
         raise BadInputError(f"bad days {days}: must be at least 1")
     if end_minute is None:
-        end_minute = int(time.time() // 86400) * MINUTES_PER_DAY
+        end_minute = DEFAULT_END_MINUTE
     start = end_minute - days * MINUTES_PER_DAY
     market = Market(market_seed)
     chunks = []
@@ -96,12 +105,14 @@ def train_csv(
 
 @dataclass(frozen=True)
 class TrainResult:
-    """One trained and saved artifact."""
+    """One trained and saved artifact; ``kept`` are the horizons trained though not asked for
+    (the replaced artifact's, or the defaults), on the same data, so that none goes missing."""
 
     pair: str
     artifact: ModelArtifact
     path: Path
     seconds: float
+    kept: tuple[int, ...] = ()
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per horizon: the figures of the table, for --json."""
@@ -125,6 +136,22 @@ class TrainResult:
         return out
 
 
+def horizons_to_train(path: Path, pair: str, asked: list[int], *, replace: bool) -> list[int]:
+    """The asked horizons, plus those the pair's current artifact has (unless ``replace``).
+
+    One artifact per pair serves every horizon, so training only ``5m`` must not drop the
+    ``1m`` that ``predict`` and ``bench`` ask for by default. Each horizon's fit is independent
+    of the others, so the kept ones come out as a training of their own would. No artifact (or
+    an unreadable one) counts as the default horizons, which a first ``predict`` would train."""
+    if replace:
+        return list(asked)
+    try:
+        current = read_header(path, pair).horizons_s
+    except (FileNotFoundError, ModelError):
+        current = DEFAULT_HORIZONS_S
+    return sorted(set(asked) | set(current))
+
+
 def train_many(
     pairs: list[str],
     horizons_s: list[int],
@@ -133,9 +160,12 @@ def train_many(
     market_seed: int,
     data: Path | None,
     models_dir: Path,
+    end_minute: int | None = None,
+    replace: bool = False,
     show_progress: bool = True,
 ) -> list[TrainResult]:
-    """Train and save one artifact per pair (synthetic market, or the candles in ``data``)."""
+    """Train and save one artifact per pair (synthetic market ending at ``end_minute``, or the
+    candles in ``data``), keeping the pair's other trained horizons unless ``replace``."""
     from rich.progress import Progress
 
     from predcache.market import load_candles_csv
@@ -148,15 +178,21 @@ def train_many(
         for pair in pairs:
             progress.update(task, description=f"training {pair}")
             t0 = time.perf_counter()
+            path = artifact_path(models_dir, pair)
+            wanted = horizons_to_train(path, pair, horizons_s, replace=replace)
             if candles is not None:
-                art = train_csv(pair, candles, horizons_s=horizons_s)
+                art = train_csv(pair, candles, horizons_s=wanted)
             else:
                 art = train_synthetic(
-                    pair, horizons_s=tuple(horizons_s), days=days, market_seed=market_seed
+                    pair,
+                    horizons_s=tuple(wanted),
+                    days=days,
+                    end_minute=end_minute,
+                    market_seed=market_seed,
                 )
-            path = artifact_path(models_dir, pair)
             save_artifact(art, path)
-            results.append(TrainResult(pair, art, path, time.perf_counter() - t0))
+            kept = tuple(h for h in wanted if h not in horizons_s)
+            results.append(TrainResult(pair, art, path, time.perf_counter() - t0, kept))
             progress.advance(task)
     return results
 

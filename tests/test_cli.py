@@ -97,7 +97,7 @@ def test_human_output_and_cache_commands(models_dir: Path) -> None:
     stats = runner.invoke(app, ["cache", "stats", "--json"])
     assert json.loads(stats.output)["entries"] == 1
     cleared = runner.invoke(app, ["cache", "clear"])
-    assert "removed 1 entries" in cleared.output
+    assert "removed 1 entry from" in cleared.output
     assert "MISS" in runner.invoke(app, ["predict", "BTC/USD", "--horizon", "15m"]).output
 
 

@@ -81,7 +81,7 @@ def test_cli_predict_miss_then_hit_across_processes(redis_url: str, models_dir: 
     stats = cli("cache", "stats", "--backend", redis_url, "--json")
     assert json.loads(stats.stdout)["entries"] == 1
     cleared = cli("cache", "clear", "--backend", redis_url)
-    assert cleared.returncode == 0 and "removed 1 entries" in cleared.stdout
+    assert cleared.returncode == 0 and "removed 1 entry from" in cleared.stdout
 
 
 def test_cli_predict_without_redis_answers_and_says_so_once(

@@ -72,6 +72,15 @@ def test_clear_counts_and_empties(store: Store) -> None:
     assert store.stats().entries == 0
 
 
+def test_stats_bytes_are_the_entries_own(store: Store) -> None:
+    """Every backend counts the same bytes: the stored JSON, none for an empty store."""
+    from predcache.entry import encode_entry
+
+    assert store.stats().bytes == 0
+    store.set("a", entry())
+    assert store.stats().bytes == len(encode_entry(entry()).encode())
+
+
 def test_stats(store: Store) -> None:
     store.set("a", entry(created_at=100.0))
     store.set("b", entry(created_at=200.0))

@@ -8,6 +8,7 @@ from typing import Any
 
 from predcache.bench.runner import BenchOptions, BenchResult
 from predcache.bench.workload import Workload
+from predcache.config import display_path
 from predcache.durations import format_duration
 from predcache.store import redact_url
 
@@ -113,7 +114,7 @@ def footer_lines(result: BenchResult) -> list[str]:
     rate = requests / wall if wall > 0 else math.nan
     backend = result.rows[0]["backend"] if result.rows else "-"
     return [
-        f"results: {result.run_dir}/ ({files})",
+        f"results: {display_path(result.run_dir)}/ ({files})",
         f"engine: {requests:,} requests replayed in {wall:.2f}s wall ({rate:,.0f} requests/s "
         f"on {backend}); read it with `predcache report {result.run_dir}`",
     ]

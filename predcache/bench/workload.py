@@ -23,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+from predcache import config
 from predcache.durations import parse_horizon
 from predcache.errors import BadDataError, BadDurationError, BadInputError, BadPairError
 from predcache.pairs import parse_pair
 from predcache.timestamps import parse_timestamp
 
 #: Where synthetic traffic starts by default: a fixed instant, so runs on any day compare.
-DEFAULT_START = "2025-06-02T00:00:00Z"
+DEFAULT_START = config.DEFAULT_MARKET_TIME
 DEFAULT_REQUESTS = 20_000
 DEFAULT_RATE = 5.0
 DEFAULT_ZIPF = 1.0

@@ -31,6 +31,18 @@ def train(
     days: int = typer.Option(
         7, "--days", min=1, max=365, help="Days of synthetic history to train on."
     ),
+    end: str = typer.Option(
+        config.DEFAULT_MARKET_TIME,
+        "--end",
+        help="End of the synthetic training window, ISO 8601 or epoch seconds (fixed, so the "
+        "same command trains the same model version on any day).",
+    ),
+    replace: bool = typer.Option(
+        False,
+        "--replace",
+        help="Keep only the given horizons; by default a pair's other trained horizons are "
+        "kept (trained again on the same data).",
+    ),
     data: Path | None = typer.Option(
         None, "--data", help="Train on real candles from this CSV instead (needs --pair)."
     ),
@@ -49,10 +61,13 @@ def train(
         if pairs is not None:
             raise BadInputError("use either --data with --pair, or --pairs, not both")
         targets = [parse_pair(pair)]
+        if end != config.DEFAULT_MARKET_TIME:
+            raise BadInputError("--end sets the synthetic training window; --data has its own")
     else:
         if pair is not None:
             raise BadInputError("--pair goes with --data; use --pairs for synthetic training")
         targets = parse_pair_list(pairs) if pairs else list(DEFAULT_PAIRS)
+    end_minute = _end_minute(end)
     out_dir = config.models_dir(models_dir)
 
     from predcache.training import train_many
@@ -64,6 +79,8 @@ def train(
         market_seed=seed,
         data=data,
         models_dir=out_dir,
+        end_minute=end_minute,
+        replace=replace,
         show_progress=not as_json,
     )
     rows: list[dict[str, Any]] = [r for res in results for r in res.rows()]
@@ -73,6 +90,16 @@ def train(
         print_json(rows)
         return
     _render_table(results)
+
+
+def _end_minute(text: str) -> int:
+    """The last minute of the training window (a time inside a minute ends at its start)."""
+    from predcache.timestamps import parse_timestamp
+
+    try:
+        return int(parse_timestamp(text) // 60)
+    except ValueError as exc:
+        raise BadInputError(f"bad --end: {exc}") from None
 
 
 def _render_table(results: list[TrainResult]) -> None:
@@ -98,5 +125,16 @@ def _render_table(results: list[TrainResult]) -> None:
     console.print(table)
     for res in results:
         console.print(
-            f"saved {res.pair} model {res.artifact.version} -> {res.path} ({res.seconds:.2f}s)"
+            f"saved {res.pair} model {res.artifact.version} -> {config.display_path(res.path)} "
+            f"({res.seconds:.2f}s)",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
         )
+        if res.kept:
+            kept = ", ".join(format_duration(h) for h in res.kept)
+            console.print(
+                f"  kept its other trained horizons {kept} (--replace drops them)",
+                highlight=False,
+                soft_wrap=True,
+            )
