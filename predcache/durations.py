@@ -113,6 +113,18 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+def format_latency(ms: float | None) -> str:
+    """A latency given in milliseconds, in the unit that reads best: ``1.89µs`` for a memory
+    hit, ``55.1ms``, ``1.00s`` for a miss behind a 1 s model (three significant digits)."""
+    if ms is None or not math.isfinite(ms):
+        return "-"
+    if ms < 0.9995:  # below that, three digits of ms would round up to 1e+03 us
+        return f"{ms * 1000:.3g}µs"
+    if ms < 999.5:
+        return f"{ms:.3g}ms"
+    return f"{ms / 1000:,.2f}s"
+
+
 def parse_horizon(text: str | float | int) -> int:
     """A prediction horizon in whole seconds (> 0): ``5m`` -> 300; the CLI and HTTP share it."""
     seconds = parse_duration(text, name="horizon", allow_zero=False)

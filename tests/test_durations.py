@@ -6,7 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from predcache.durations import format_duration, parse_duration, parse_duration_list
+from predcache.durations import (
+    format_duration,
+    format_latency,
+    parse_duration,
+    parse_duration_list,
+)
 from predcache.errors import BadDurationError
 
 
@@ -78,3 +83,15 @@ def test_never_crashes(text: str) -> None:
         assert "\n" not in str(exc)
     else:
         assert math.isfinite(value) and value >= 0
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [
+        (0.00992, "9.92µs"), (0.00189, "1.89µs"), (0.5, "500µs"), (0.9997, "1ms"), (1.0, "1ms"),
+        (55.05346, "55.1ms"), (999.4, "999ms"), (999.7, "1.00s"),
+        (1000.01928, "1.00s"), (12345.0, "12.35s"), (None, "-"), (math.nan, "-"),
+    ],
+)  # fmt: skip
+def test_format_latency(ms: float | None, text: str) -> None:
+    assert format_latency(ms) == text

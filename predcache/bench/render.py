@@ -9,15 +9,8 @@ from typing import Any
 from predcache.bench.runner import BenchOptions, BenchResult
 from predcache.bench.workload import Workload
 from predcache.config import display_path
-from predcache.durations import format_duration
+from predcache.durations import format_duration, format_latency
 from predcache.store import redact_url
-
-
-def fmt_ms(value: float | None) -> str:
-    """Milliseconds with enough digits for both a 5 us hit and a 1 s miss."""
-    if value is None or not math.isfinite(value):
-        return "-"
-    return f"{value:.3g}" if value < 10 else f"{value:,.0f}"
 
 
 def fmt(value: float | None, spec: str, suffix: str = "") -> str:
@@ -80,7 +73,7 @@ def render_table(result: BenchResult, opts: BenchOptions) -> Any:
         pad_edge=False,
     )
     names = (
-        "TTL", "hit\nratio", "TTL\nmodel", "model\ncalls", "p50\nms", "p99\nms", "speed\nup",
+        "TTL", "hit\nratio", "TTL\nmodel", "model\ncalls", "p50", "p99", "speed\nup",
         "mean\nage", "max\nage", "added\nbps",
     )  # fmt: skip
     cells = [
@@ -89,8 +82,8 @@ def render_table(result: BenchResult, opts: BenchOptions) -> Any:
             fmt(r["hit_ratio"], ".3f"),
             fmt(r["expected_hit_ratio"], ".3f"),
             f"{r['model_calls']:,}",
-            fmt_ms(r["latency_p50_ms"]),
-            fmt_ms(r["latency_p99_ms"]),
+            format_latency(r["latency_p50_ms"]),
+            format_latency(r["latency_p99_ms"]),
             fmt(r["speedup_vs_no_cache"], ".1f", "x"),
             fmt_age(r["mean_age_s"]),
             fmt_age(r["max_age_s"]),

@@ -10,7 +10,7 @@ from predcache.cli import options
 from predcache.cli.app import STATE, app
 from predcache.cli.render import iso_utc, paint, print_json
 from predcache.config import DEFAULT_HORIZON_S
-from predcache.durations import format_duration, parse_duration, parse_horizon
+from predcache.durations import format_duration, format_latency, parse_duration, parse_horizon
 from predcache.pairs import parse_pair
 from predcache.predictor import Served
 
@@ -47,7 +47,7 @@ def render_line(served: Served) -> str:
         f"{e['pair']} in {format_duration(int(e['horizon_s']))}: "
         f"{price}  "
         f"as of {iso_utc(float(e['as_of']))}  {cache}{detail}  age {served.age_s:.1f}s  "
-        f"model {e['model_version']}  {served.latency_ms:.2f} ms"
+        f"model {e['model_version']}  {format_latency(served.latency_ms)}"
     )
 
 

@@ -7,8 +7,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from predcache.bench.render import fmt, fmt_age, fmt_ms
-from predcache.durations import format_duration
+from predcache.bench.render import fmt, fmt_age
+from predcache.durations import format_duration, format_latency
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,8 +41,8 @@ COLUMNS: tuple[tuple[str, str, Formatter], ...] = (
     ("hit_ratio", "hit\nratio", lambda v: fmt(_num(v), ".3f")),
     ("expected_hit_ratio", "TTL\nmodel", lambda v: fmt(_num(v), ".3f")),
     ("model_calls", "model\ncalls", _int),
-    ("latency_p50_ms", "p50\nms", lambda v: fmt_ms(_num(v))),
-    ("latency_p99_ms", "p99\nms", lambda v: fmt_ms(_num(v))),
+    ("latency_p50_ms", "p50", lambda v: format_latency(_num(v))),
+    ("latency_p99_ms", "p99", lambda v: format_latency(_num(v))),
     ("speedup_vs_no_cache", "speed\nup", lambda v: fmt(_num(v), ".1f", "x")),
     ("mean_age_s", "mean\nage", lambda v: fmt_age(_num(v))),
     ("max_age_s", "max\nage", lambda v: fmt_age(_num(v))),
