@@ -204,3 +204,36 @@ def test_added_error_grows_with_ttl_on_a_short_busy_window(
     added = [r["added_error_bps"] for r in rows]
     assert all(a < b for a, b in itertools.pairwise(added)), added
     assert all(r["market_paths"] == 32 for r in rows)
+
+
+def test_ci95_half_width_by_hand() -> None:
+    from predcache.bench.accuracy import ci95_half_width
+
+    # two draws 1 and 3: sample sd sqrt(2), standard error 1, so 1.96
+    assert ci95_half_width(np.array([1.0, 3.0])) == pytest.approx(1.96)
+    # four draws 0, 0, 2, 2: sd 2/sqrt(3), se 1/sqrt(3)
+    assert ci95_half_width(np.array([0.0, 0.0, 2.0, 2.0])) == pytest.approx(1.96 / math.sqrt(3))
+    assert ci95_half_width(np.array([5.0])) is None
+
+
+def test_summary_band_is_the_spread_between_paths(models_dir: Path, tmp_path: Path) -> None:
+    from predcache.bench.accuracy import ci95_half_width
+    from predcache.bench.summary import summarise
+
+    w = synthetic(KEYS9, requests=2000, rate=20.0, zipf=1.0, seed=3, start=START)
+    cf = counterfactuals(w, registry(models_dir), paths=4)
+    rep = run(w, models_dir, tmp_path, 90.0)
+    served, fresh = cf.errors_by_path_bps(rep.served_price, rep.served_as_of)
+    context = {
+        "run_id": "r", "model_delay_ms": 0, "backend": "memory", "rate": 20.0, "zipf": 1.0,
+        "keys": 9, "seed": 3, "workload": "synthetic",
+    }  # fmt: skip
+    row = summarise(rep, cf, expected=None, baseline_mean_ms=1.0, context=context)
+    assert row["added_error_bps"] == round(float((served - fresh).mean()), 4)
+    assert row["added_error_ci95_bps"] == round(ci95_half_width(served - fresh) or 0.0, 4)
+    assert row["added_error_ci95_bps"] > 0
+    one = summarise(
+        rep, counterfactuals(w, registry(models_dir), paths=1), expected=None,
+        baseline_mean_ms=1.0, context=context,
+    )  # fmt: skip
+    assert one["added_error_ci95_bps"] is None

@@ -12,14 +12,17 @@ For a request at time ``t`` for ``(pair, h)``:
 Errors are in basis points, ``1e4 * |prediction - realised| / realised``; ``added error`` is the
 served error minus the fresh error.
 
-**Market paths.** On one market path the added error of a short run is mostly that path's luck:
-40,000 requests at 50/s span 13 minutes, a handful of independent price moves, and a stale
-prediction can just as well land closer to what happened. The cache's decisions (which entry
-was served, how old it was) do not depend on prices, so the same decisions are also scored on
-``paths - 1`` independent paths of the same synthetic market: on each, the served prediction is
-the model applied at the served entry's ``as_of``, the fresh one at the request's. Path 0 is the
-market the model was trained on and scores the prices the cache really served. The summary
-reports the mean over all paths (an expectation, not one path's draw) and path 0 alone.
+**Market paths.** On one market path the added error of a run is largely that path's luck: the
+reference sweep's 40,000 requests at 5/s span 2 h 13 min, some 130 one-minute price moves per
+pair, and a stale prediction can just as well land closer to what happened. The cache's
+decisions (which entry was served, how old it was) do not depend on prices, so they are also
+scored on ``paths - 1`` independent paths of the same synthetic market: on each, the served
+prediction is the model applied at the served entry's ``as_of``, the fresh one at the
+request's. Path 0 is the market the model was trained on and scores the prices the cache
+really served. The summary
+reports the mean over all paths (an expectation, not one path's draw), its 95% confidence
+half-width from the spread between paths (independent draws of the same market), and path 0
+alone.
 
 Everything is vectorised: per path and key, the model is applied once to every minute of the
 window (:func:`predcache.model.predict_series`) and requests index into that grid.
@@ -72,10 +75,10 @@ class Counterfactuals:
         """Path 0: the error of what the cache really served."""
         return error_bps(served_price, self.realised)
 
-    def mean_errors_bps(
+    def errors_by_path_bps(
         self, served_price: np.ndarray, served_as_of: np.ndarray
-    ) -> tuple[float, float]:
-        """(served MAE, fresh MAE) over every request on every path."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(served MAE, fresh MAE) per market path, path 0 first."""
         served = [float(self.served_error_bps(served_price).mean())]
         fresh = [float(self.fresh_error_bps().mean())]
         # an entry is made at some request's time, so its as_of minute is one of the columns
@@ -84,7 +87,22 @@ class Counterfactuals:
         for path in self.extra:
             served.append(float(error_bps(path.grid[keys, served_col], path.realised).mean()))
             fresh.append(float(error_bps(path.grid[keys, self.fresh_col], path.realised).mean()))
-        return float(np.mean(served)), float(np.mean(fresh))
+        return np.array(served), np.array(fresh)
+
+    def mean_errors_bps(
+        self, served_price: np.ndarray, served_as_of: np.ndarray
+    ) -> tuple[float, float]:
+        """(served MAE, fresh MAE) over every request on every path."""
+        served, fresh = self.errors_by_path_bps(served_price, served_as_of)
+        return float(served.mean()), float(fresh.mean())
+
+
+def ci95_half_width(values: np.ndarray) -> float | None:
+    """Half-width of a 95% confidence interval for the mean of independent draws (normal
+    approximation, 1.96 standard errors); ``None`` for fewer than two draws."""
+    if len(values) < 2:
+        return None
+    return float(1.96 * np.std(values, ddof=1) / np.sqrt(len(values)))
 
 
 def error_bps(predicted: np.ndarray, realised: np.ndarray) -> np.ndarray:

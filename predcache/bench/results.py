@@ -38,10 +38,12 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "zipf", "keys", "seed",
 )  # fmt: skip
 #: Shared extras: ``mode`` is ``simulated`` or ``live``; the engine's own speed and health; how
-#: many market paths the accuracy columns average over, and the added error on path 0 alone.
+#: many market paths the accuracy columns average over, the added error on path 0 alone, and
+#: the 95% confidence half-width of the added error from the spread between paths.
 EXTRA_COLUMNS: tuple[str, ...] = (
     "mode", "workload", "latency_mean_ms", "lookup_p50_ms", "model_p50_ms", "backend_errors",
     "engine_wall_s", "engine_rps", "market_paths", "added_error_path0_bps",
+    "added_error_ci95_bps",
 )  # fmt: skip
 SUMMARY_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + EXTRA_COLUMNS
 PARAMS_FILE, SUMMARY_FILE, REQUESTS_FILE = "params.json", "summary.csv", "requests.csv"

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from predcache.bench.accuracy import Counterfactuals
+from predcache.bench.accuracy import Counterfactuals, ci95_half_width
 from predcache.bench.engine import Replay
 
 
@@ -53,7 +53,8 @@ def summarise(
     hits = int(rep.hit.sum())
     lat = rep.latency_ms
     mean_lat = float(lat.mean()) if n else math.nan
-    mae_served, mae_fresh = cf.mean_errors_bps(rep.served_price, rep.served_as_of)
+    served_by_path, fresh_by_path = cf.errors_by_path_bps(rep.served_price, rep.served_as_of)
+    mae_served, mae_fresh = float(served_by_path.mean()), float(fresh_by_path.mean())
     path0_added = float(cf.served_error_bps(rep.served_price).mean() - cf.fresh_error_bps().mean())
     misses = ~rep.hit
     row: dict[str, Any] = {
@@ -88,5 +89,6 @@ def summarise(
         "engine_rps": _r(n / rep.wall_s, 1) if rep.wall_s > 0 else None,
         "market_paths": cf.paths,
         "added_error_path0_bps": _r(path0_added, 4),
+        "added_error_ci95_bps": _r(ci95_half_width(served_by_path - fresh_by_path), 4),
     }
     return row
