@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from predcache.cli import run
+from tests.fixtures.server import ServerFactory
 
 
 @pytest.fixture
@@ -37,7 +38,8 @@ def test_table_shows_every_run_and_ttl(two_runs: Path, capsys: pytest.CaptureFix
     assert len(runs) == 2 and all(r in out for r in runs)
     for ttl in ("0s", "30s", "90s", "5m", "1m", "10m"):
         assert f"\n{ttl} " in out
-    assert "model delay 1s (simulated)" in " ".join(out.split())  # the title may wrap
+    assert "model delay 1s (simulated)" in out
+    assert "nan" not in out.lower()
 
 
 def test_csv_and_markdown(two_runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -53,13 +55,30 @@ def test_csv_and_markdown(two_runs: Path, capsys: pytest.CaptureFixture[str]) ->
     assert code == 0 and lines[0].startswith("| run | TTL |") and len(lines) == 2 + 7
 
 
-def test_plot_is_a_png(two_runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    png = tmp_path / "plots" / "sweep.png"
-    code, _out, err = report(capsys, str(two_runs), "--plot", str(png))
+@pytest.mark.parametrize(
+    ("name", "magic"),
+    [("sweep.png", b"\x89PNG\r\n\x1a\n"), ("sweep.svg", b"<?xml"), ("sweep.PDF", b"%PDF-")],
+)
+def test_plot_format_follows_the_extension(
+    two_runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, magic: bytes
+) -> None:
+    path = tmp_path / "plots" / name
+    code, out, err = report(capsys, str(two_runs), "--plot", str(path))
     assert code == 0, err
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
-    code, _, err = report(capsys, str(two_runs), "--plot", str(tmp_path / "sweep.jpg"))
-    assert code == 2 and "PNG" in err
+    assert path.read_bytes().startswith(magic) and path.stat().st_size > 20_000
+    assert f"plot: {path}" in out
+
+
+def test_plot_to_an_unknown_format_fails_before_printing(
+    two_runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = report(capsys, str(two_runs), "--plot", str(tmp_path / "sweep.jpg"))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"predcache: error: --plot {tmp_path / 'sweep.jpg'}: give a file name ending in .png, "
+        ".svg or .pdf (the format follows it)\n"
+    )
+    assert not (tmp_path / "sweep.jpg").exists()
 
 
 def test_recommendations(two_runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -76,8 +95,10 @@ def test_recommendations(two_runs: Path, capsys: pytest.CaptureFixture[str]) -> 
         assert any(run_id in p and f"within {budget:g} bps" in p for p in picks)
         line = next(p for p in picks if run_id in p and "bps)" in p and "within" in p)
         assert f"TTL {best}s" in line or f"TTL {best // 60}m" in line
-    code, out, _ = report(capsys, str(two_runs), "--target-hit-ratio", "1")
-    assert code == 0 and out.count("no measured TTL reaches a hit ratio of 1") == 2
+    code, out, err = report(capsys, str(two_runs), "--target-hit-ratio", "1")
+    assert code == 1 and "recommended" not in out and "TTL" in out  # the table, then one line
+    assert err.startswith("predcache: error: no TTL to recommend for --target-hit-ratio 1: ")
+    assert err.count("\n") == 1
 
 
 def test_empty_and_missing_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -101,3 +122,123 @@ def test_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert report(capsys, "--format", "html")[0] == 2
     assert report(capsys, "--target-hit-ratio", "1.5")[0] == 2
     assert report(capsys, "--error-budget", "-1")[0] == 2
+
+
+def test_json_is_one_list_of_every_row(two_runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    code, out, err = report(capsys, str(two_runs), "--json", "--error-budget", "1")
+    assert code == 0, err
+    rows = json.loads(out)  # exactly one JSON document on stdout
+    assert isinstance(rows, list) and len(rows) == 7
+    df = pd.concat(pd.read_csv(p) for p in sorted(two_runs.rglob("summary.csv")))
+    first = rows[0]
+    want = df[(df["run_id"] == first["run_id"]) & (df["ttl_s"] == 0)].iloc[0]
+    assert first["ttl_s"] == 0 and first["requests"] == 4000 == int(want["requests"])
+    assert first["hit_latency_p50_ms"] is None  # an empty cell is null, never NaN
+    assert first["recommended"] == []
+    picked = [r for r in rows if r["recommended"]]
+    assert len(picked) == 2 and all(r["recommended"] == ["largest within 1 bps"] for r in picked)
+    assert "recommended:" in err  # notes go to stderr with --json
+
+
+@pytest.fixture
+def live_results(tmp_path: Path, serve: ServerFactory) -> Path:
+    """A real live run: two real servers (cached and not), loaded through the live bench."""
+    from predcache.bench.live import live_bench
+
+    cached, uncached = serve(), serve("--no-cache")
+    out = tmp_path / "live-results"
+    live_bench(
+        [cached.predict_url, uncached.predict_url],
+        pairs=["ETH/EUR"], horizons_s=[300], requests=40, duration_s=None, concurrency=2,
+        body_template='{"product_id": "{pair}"}', zipf=1.0, seed=0, out=str(out), label="live",
+        save_requests=False, command="test",
+    )  # fmt: skip
+    return out
+
+
+def test_live_runs_report_like_simulated_ones(
+    live_results: Path, two_runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = report(capsys, str(live_results), str(two_runs))
+    assert code == 0, err
+    assert "nan" not in out.lower()
+    live_title = next(line for line in out.splitlines() if ": live, " in line)
+    assert "2 targets, concurrency 2, 40 requests" in live_title and "backend" not in live_title
+    header = next(line for line in out.splitlines() if line.lstrip().startswith("target"))
+    assert "errors" in header and "req/s" in header
+    code, out, _ = report(capsys, str(live_results), "--error-budget", "1")
+    assert code == 1  # a live run has no TTLs to recommend from
+
+
+def _summary(path: Path, rows: int, overrides: dict[tuple[str, int], object] | None = None) -> Path:
+    """A well-formed simulated summary of ``rows`` TTLs, some cells overridden."""
+    frame = pd.DataFrame(
+        {
+            "run_id": "big",
+            "ttl_s": range(rows),
+            "requests": 1000,
+            "hits": 900,
+            "misses": 100,
+            "hit_ratio": 0.9,
+            "expected_hit_ratio": 0.9,
+            "model_calls": 100,
+            "latency_p50_ms": 0.01,
+            "latency_p99_ms": 1000.0,
+            "added_error_bps": 0.5,
+            "backend": "memory",
+            "mode": "simulated",
+        }
+    ).astype({"mode": object, "requests": object, "added_error_bps": object, "hit_ratio": object})
+    for (column, row), value in (overrides or {}).items():
+        frame.loc[row, column] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("hit_ratio", 1.7, "'1.7' is impossible (must be between 0 and 1)"),
+        ("latency_p99_ms", -3, "'-3.0' is impossible (must be >= 0)"),
+        ("requests", "lots", "'lots' is not a number"),
+        ("added_error_bps", "inf", "'inf' is impossible (must be finite)"),
+        ("hits", 5000, "'5000' is more than the requests"),
+        ("mode", "dream", "'dream' is not one of ('simulated', 'live')"),
+    ],
+)
+def test_impossible_values_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], column: str, value: object, problem: str
+) -> None:
+    path = _summary(tmp_path / "r" / "x" / "summary.csv", 5, {(column, 3): value})
+    code, out, err = report(capsys, str(tmp_path / "r"))
+    assert (code, out) == (2, "")
+    assert err == f"predcache: error: {path}: column {column}, line 5: {problem}\n"
+
+
+def test_newer_and_older_columns_are_tolerated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _summary(tmp_path / "r" / "x" / "summary.csv", 3)
+    frame = pd.read_csv(path).drop(columns=["expected_hit_ratio", "mode"])
+    frame["latency_p90_ms"], frame["collapsed"], frame["stampede"] = 0.5, 7, "coalesce"
+    frame.to_csv(path, index=False)
+    code, out, err = report(capsys, str(tmp_path / "r"))
+    assert code == 0, err
+    assert "col-" in out and "stampede coalesce" in out and "TTL\nmodel" not in out
+
+
+def test_hundred_thousand_rows_stay_bounded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from predcache.report.render import MAX_TABLE_ROWS
+
+    _summary(tmp_path / "r" / "x" / "summary.csv", 100_000)
+    code, out, err = report(capsys, str(tmp_path / "r"))
+    assert code == 0, err
+    assert out.count("\n") < MAX_TABLE_ROWS + 10
+    assert err == "showing the first 500 of 100,000 rows; --format csv or --json prints them all\n"
+    code, out, _ = report(capsys, str(tmp_path / "r"), "--format", "csv")
+    assert code == 0 and out.count("\n") == 100_001
