@@ -39,7 +39,7 @@ def report(
         None,
         "--plot",
         help="Also draw the sweep (decision, miss ratio, added error, latency, model calls) "
-        "into this file: .png, .svg or .pdf.",
+        "into this file; its extension (png, svg or pdf) picks the format.",
     ),
     error_budget: float | None = typer.Option(
         None, "--error-budget", help="Recommend the largest TTL whose added error is <= BPS."
