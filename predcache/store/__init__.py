@@ -1,6 +1,8 @@
 """Cache backends behind one interface, selected by one string.
 
-``memory`` | ``disk`` | ``disk:///path`` | ``redis://[:password@]host:port/db``.
+``memory`` | ``disk`` | ``disk:///path`` | ``redis://[:password@]host:port/db`` |
+``redis+cluster://host:port[,host:port...]`` | ``redis+sentinel://host:port[,...]/service``
+(``rediss...`` for TLS; see :mod:`predcache.store.redis_url`).
 Backend modules are imported only when selected, so a disk hit never imports redis.
 """
 
@@ -55,7 +57,9 @@ def open_store(
             namespace=namespace,
             size_limit=size_limit or DEFAULT_SIZE_LIMIT,
         )
-    if spec.startswith(("redis://", "rediss://")):
+    from predcache.store.redis_url import SCHEMES  # URL syntax only: imports no redis
+
+    if spec.split("://", 1)[0] in SCHEMES:
         import importlib
 
         try:  # imported only when selected: a disk hit never imports redis
@@ -66,5 +70,6 @@ def open_store(
         return store
     shown = redact_url(spec) if len(spec) <= 200 else spec[:200] + "..."
     raise BadBackendError(
-        f"unknown backend {shown!r}: use memory, disk, disk:///path or redis://host:port/db"
+        f"unknown backend {shown!r}: use memory, disk, disk:///path, redis://host:port/db, "
+        "redis+cluster://host:port[,host:port] or redis+sentinel://host:port[,host:port]/service"
     )
