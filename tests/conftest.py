@@ -15,7 +15,7 @@ from predcache.store.base import ProxyStore, Store
 from predcache.store.disk import DiskStore
 from predcache.store.memory import MemoryStore
 
-pytest_plugins = ["tests.fixtures.redis", "tests.fixtures.server"]
+pytest_plugins = ["tests.fixtures.redis", "tests.fixtures.redis_cluster", "tests.fixtures.server"]
 
 
 class FakeModels:
@@ -81,6 +81,19 @@ def models_dir(trained_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 BACKENDS = ["memory", "disk", "redis"]
+#: Redis-protocol backends and the fixture that hands a test an empty one's URL
+REDIS_URL_FIXTURES = {
+    "redis": "redis_url",
+    "redis+cluster": "cluster_url",
+    "redis+sentinel": "sentinel_url",
+    "valkey": "valkey_url",
+}
+
+
+def backend_url(kind: str, request: pytest.FixtureRequest) -> str | None:
+    """The URL of an empty server for a Redis-protocol ``kind`` (started once per session)."""
+    fixture = REDIS_URL_FIXTURES.get(kind)
+    return None if fixture is None else str(request.getfixturevalue(fixture))
 
 
 def make_store(
@@ -92,10 +105,10 @@ def make_store(
         return DiskStore(tmp_path / "store", namespace=namespace)
     if kind == "proxy":  # the pass-through base of store wrappers, over a real disk store
         return ProxyStore(DiskStore(tmp_path / "store", namespace=namespace))
-    if kind == "redis":  # a real server: the redis_url fixture (tests/fixtures/redis.py)
+    if kind in REDIS_URL_FIXTURES:  # real servers: tests/fixtures/redis*.py, see backend_url
         from predcache.store.redis import open_redis_store
 
-        assert redis_url is not None, "the redis backend needs the redis_url fixture"
+        assert redis_url is not None, f"the {kind} backend needs the {REDIS_URL_FIXTURES[kind]}"
         return open_redis_store(redis_url, namespace=namespace)
     raise ValueError(kind)
 
@@ -103,7 +116,6 @@ def make_store(
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Every backend, for the contract suite and the predictor tests."""
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    s = make_store(request.param, tmp_path, redis_url=url)
+    s = make_store(request.param, tmp_path, redis_url=backend_url(request.param, request))
     yield s
     s.close()

@@ -1,4 +1,5 @@
 """The store contract, written once and run against every backend (see ``conftest.BACKENDS``),
+against Redis Cluster, Sentinel and Valkey (real ones, ``tests/fixtures/redis_cluster.py``),
 and against :class:`ProxyStore`, the pass-through base every store wrapper builds on."""
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ import pytest
 
 from predcache.entry import Entry
 from predcache.store.base import Store
-from tests.conftest import BACKENDS, make_store
+from tests.conftest import BACKENDS, backend_url, make_store
+
+#: shared backends: they keep namespaces apart (memory stores share nothing by design)
+SHARED = ["disk", "redis", "redis+cluster", "redis+sentinel", "valkey"]
 
 
-@pytest.fixture(params=[*BACKENDS, "proxy"])
+@pytest.fixture(params=[*BACKENDS, "redis+cluster", "redis+sentinel", "valkey", "proxy"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    s = make_store(request.param, tmp_path, redis_url=url)
+    s = make_store(request.param, tmp_path, redis_url=backend_url(request.param, request))
     yield s
     s.close()
 
@@ -107,9 +110,9 @@ def test_retain_zero_expires(store: Store) -> None:
     assert store.get("k") is None
 
 
-@pytest.mark.parametrize("kind", ["disk", "redis"])  # memory stores share nothing by design
+@pytest.mark.parametrize("kind", SHARED)
 def test_namespaces_are_separate(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    url = request.getfixturevalue("redis_url") if kind == "redis" else None
+    url = backend_url(kind, request)
     store = make_store(kind, tmp_path, namespace="one", redis_url=url)
     other = make_store(kind, tmp_path, namespace="other", redis_url=url)
     store.set("k", entry(1.0))
