@@ -89,5 +89,5 @@ def display_path(path: str | Path) -> str:
 
 
 def backend_spec(override: str | None = None) -> str:
-    """The backend spec: ``memory``, ``disk``, ``disk:///path`` or ``redis://...``."""
+    """The backend spec: ``memory``, ``disk``, ``disk:///path`` or a ``redis*://`` URL."""
     return override or os.environ.get(ENV_BACKEND) or DEFAULT_BACKEND

@@ -15,7 +15,8 @@ from predcache.durations import format_duration
 BACKEND = typer.Option(
     None,
     "--backend",
-    help="memory | disk | disk:///path | redis://host:port/db. "
+    help="memory | disk | disk:///path | redis://host:port/db | "
+    "redis+cluster://host:port,host:port | redis+sentinel://host:port,host:port/service. "
     "\\[env PREDCACHE_BACKEND; default: disk]",
 )
 CACHE_DIR = typer.Option(
