@@ -9,8 +9,9 @@ from pathlib import Path
 
 from predcache import config
 from predcache.clock import Clock
+from predcache.errors import BadInputError
 from predcache.predictor import Predictor
-from predcache.registry import ModelRegistry
+from predcache.registry import ModelRegistry, ModelSource
 from predcache.store import Store, open_store
 
 
@@ -26,6 +27,24 @@ def open_models(
     return ModelRegistry(config.models_dir(models_dir), notify=notify)
 
 
+def select_models(
+    model: str | None = None,
+    model_version: str | None = None,
+    models_dir: str | Path | None = None,
+    *,
+    notify: Callable[[str], None] = notify_stderr,
+) -> ModelSource:
+    """``--model SPEC`` loaded as a plugin (bad SPEC: exit 2, before any store opens), else the
+    toy model's registry."""
+    if model is None:
+        if model_version is not None:
+            raise BadInputError("--model-version only applies with --model SPEC")
+        return open_models(models_dir, notify=notify)
+    from predcache.plugin import load_plugin
+
+    return load_plugin(model, model_version)
+
+
 def build_predictor(
     *,
     backend: str | None = None,
@@ -39,12 +58,12 @@ def build_predictor(
     clock: Clock | None = None,
     sleep: Callable[[float], None] | None = None,
     notify: Callable[[str], None] = notify_stderr,
-    models: ModelRegistry | None = None,
+    models: ModelSource | None = None,
 ) -> Predictor:
     """A predictor over the configured backend and model directory.
 
-    Pass ``models`` (from :func:`open_models`) to validate a request before the store is opened,
-    so bad input changes nothing on disk.
+    Pass ``models`` (from :func:`open_models` or :func:`select_models`) to validate a request
+    before the store is opened, so bad input changes nothing on disk.
     """
     store: Store | None = None
     if use_store:

@@ -327,3 +327,29 @@ def _read_candles(reader: Iterator[list[str]], name: str, min_rows: int) -> Cand
         volume=np.array(cols["volume"]) if has_volume else None,
         path=name,
     )
+
+
+# -- The helper for your own model (``--model SPEC``) ---------------------------------------------
+#: the market a plugged-in model reads: the default synthetic market, the one the toy model and
+#: the bench's realised prices use, so a plugged model is judged against the same feed it reads
+_DEFAULT = Market(0)
+
+
+def history(pair: str, as_of: float, minutes: int = 60) -> list[float]:
+    """The last ``minutes`` one-minute prices of ``pair`` up to market time ``as_of``, oldest first.
+
+    For a model passed with ``--model`` (``function(pair, horizon_s, as_of) -> float``): the
+    last value is the price at the minute boundary at or before ``as_of``; nothing after
+    ``as_of`` is visible, so a model cannot peek at the price it is asked to predict.
+    """
+    if not math.isfinite(as_of):
+        raise BadInputError(f"bad market time {as_of!r}: must be a finite epoch time")
+    if minutes < 1:
+        raise BadInputError(f"bad number of minutes {minutes}: must be >= 1")
+    last = int(as_of // 60)
+    return [float(p) for p in _DEFAULT.prices(pair, last - minutes + 1, minutes)]
+
+
+def price(pair: str, as_of: float) -> float:
+    """The price of ``pair`` at the minute boundary at or before market time ``as_of``."""
+    return _DEFAULT.price_at(pair, as_of)

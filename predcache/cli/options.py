@@ -41,3 +41,14 @@ TTL = typer.Option(
     "--ttl",
     help="How long a stored prediction stays fresh (0 = no caching).",
 )
+MODEL = typer.Option(
+    None,
+    "--model",
+    help="Your model instead of the toy one: package.module:function or path/file.py:function, "
+    "called as function(pair, horizon_s, as_of) -> price. \\[default: the trained toy model]",
+)
+MODEL_VERSION = typer.Option(
+    None,
+    "--model-version",
+    help="Version of --model in cache keys. \\[default: a hash of the model's source file]",
+)

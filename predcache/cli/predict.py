@@ -75,10 +75,12 @@ def predict(
     cache_dir: str | None = options.CACHE_DIR,
     models_dir: str | None = options.MODELS_DIR,
     size_limit: str | None = options.SIZE_LIMIT,
+    model: str | None = options.MODEL,
+    model_version: str | None = options.MODEL_VERSION,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a line."),
 ) -> None:
     """Predict PAIR's price HORIZON ahead; says HIT/MISS, age and latency."""
-    from predcache.factory import build_predictor, open_models
+    from predcache.factory import build_predictor, select_models
 
     pair_c = parse_pair(pair)
     horizon_s = parse_horizon(horizon)
@@ -90,7 +92,7 @@ def predict(
         from predcache.sizes import parse_size
 
         limit = parse_size(size_limit, name="size-limit")
-    models = open_models(models_dir)
+    models = select_models(model, model_version, models_dir)
     models.check_horizon(pair_c, horizon_s)  # before the store exists: bad input writes nothing
     predictor = build_predictor(
         models=models,

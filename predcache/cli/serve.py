@@ -55,10 +55,13 @@ def serve(
         "--refresh-ahead",
         help="Recompute hot keys in the background before they expire (XFetch).",
     ),
+    model: str | None = options.MODEL,
+    model_version: str | None = options.MODEL_VERSION,
 ) -> None:
     """Serve predictions over HTTP: POST/GET /predict, /health, /metrics, docs at /docs."""
     import uvicorn
 
+    model, model_version = _plugin(model, model_version)
     settings = ServeSettings(
         host=host,
         port=port,
@@ -71,6 +74,8 @@ def serve(
         model_delay_s=parse_duration(model_delay, name="model-delay"),
         workers=workers,
         refresh_ahead=refresh_ahead,
+        model=model,
+        model_version=model_version,
     )
     if not host.strip():
         raise BadInputError("bad host: empty (use 127.0.0.1 for this machine only)")
@@ -95,6 +100,19 @@ def serve(
         )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _plugin(model: str | None, version: str | None) -> tuple[str | None, str | None]:
+    """Load ``--model`` once here, so a bad SPEC is one line and exit 2 before the banner, and
+    every worker uses the same absolute path and the same version (hashed once, here)."""
+    from predcache.factory import select_models
+
+    source = select_models(model, version)
+    if model is None:
+        return None, None
+    from predcache.plugin import normalize_spec
+
+    return normalize_spec(model), source.version("")
 
 
 def check_listen(host: str, port: int) -> None:
@@ -128,8 +146,9 @@ def _announce(s: ServeSettings) -> None:
 
         backend = redact_url(backend)
     delay = format_duration(s.model_delay_s)
+    model = f"model {s.model} ({s.model_version}), " if s.model else ""
     _notice(
-        f"http://{s.host}:{s.port}  cache {cache}, backend {backend}, workers {s.workers}, "
+        f"http://{s.host}:{s.port}  {model}cache {cache}, backend {backend}, workers {s.workers}, "
         f"refresh-ahead {'on' if s.refresh_ahead else 'off'}, simulated model delay {delay}; "
         "API docs at /docs"
     )

@@ -35,7 +35,7 @@ from starlette.routing import Route
 
 from predcache.entry import Entry
 from predcache.errors import BadInputError
-from predcache.factory import build_predictor
+from predcache.factory import build_predictor, select_models
 from predcache.predictor import HIT, Predictor
 from predcache.server.endpoint import ClientGoneError, Headers, PredictEndpoint, PredictRequest
 from predcache.server.errors import error_body, status_for
@@ -154,7 +154,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         backend=settings.backend,
         cache_dir=settings.cache_dir,
         size_limit=settings.size_limit,
-        models_dir=settings.models_dir,
+        models=select_models(settings.model, settings.model_version, settings.models_dir),
         ttl_s=settings.ttl_s,
         model_delay_s=settings.model_delay_s,
         use_store=settings.use_cache,

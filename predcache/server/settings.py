@@ -32,6 +32,9 @@ class ServeSettings:
     cache_dir: str | None = None
     size_limit: int | None = None
     models_dir: str | None = None
+    #: ``--model SPEC`` (a file path made absolute) and its version; ``None``: the toy model
+    model: str | None = None
+    model_version: str | None = None
     model_delay_s: float = 0.0
     workers: int = 1
     refresh_ahead: bool = False
