@@ -9,7 +9,7 @@ from pathlib import Path
 import diskcache
 import pytest
 
-from predcache.store.disk import EVICTION_POLICY, DiskStore
+from predcache.store.disk import EVICTION_POLICY, DiskStore, PickleRefused
 from tests.test_store_contract import entry
 
 
@@ -54,6 +54,11 @@ def test_planted_pickle_is_never_executed(tmp_path: Path, as_key: bool) -> None:
     assert store.corrupt_reads == (0 if as_key else 1)
     st = store.stats()
     assert st.entries == 1
+    if as_key:  # diskcache's own key readers go through the same guard
+        with pytest.raises(PickleRefused):
+            list(store.cache.iterkeys())
+        with pytest.raises(PickleRefused):
+            store.cache.peekitem()
     assert not marker.exists()
     # and the raw bytes were really a pickle that would have run
     pickle.loads(pickle.dumps(Planted(marker)))

@@ -85,6 +85,42 @@ def test_hung_redis_costs_one_timeout_then_fails_fast(
     store.close()
 
 
+def test_hung_redis_with_default_settings_costs_about_one_default_timeout(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    """No options in the URL: the defaults bound a hung server (accepts, never answers). The
+    call runs in a thread so that a missing timeout fails this test instead of hanging it."""
+    import threading
+    import time
+
+    store = open_redis_store(redis_url)
+    inner = store.inner  # type: ignore[attr-defined]
+    assert (inner.settings.socket_timeout_s, inner.settings.connect_timeout_s) == (0.25, 0.25)
+    p = Predictor(store, FakeModels(), clock=ManualClock())
+    assert p.get_or_compute("ETH/EUR", 300).cache == "miss"  # connected
+    took: list[float] = []
+    served: list[object] = []
+
+    def request() -> None:
+        t0 = time.perf_counter()
+        served.append(p.get_or_compute("ETH/EUR", 300))
+        took.append(time.perf_counter() - t0)
+
+    redis_server.pause()
+    try:
+        worker = threading.Thread(target=request, daemon=True)
+        worker.start()
+        worker.join(20)
+        hung = worker.is_alive()
+    finally:
+        redis_server.resume()
+    assert not hung, "a hung Redis blocked a request for 20 s: no socket timeout by default"
+    assert [(s.cache, s.detail) for s in served] == [("bypass", "backend-unavailable")]  # type: ignore[attr-defined]
+    # one 250 ms read timeout (no retries), plus the model call; generous for a loaded machine
+    assert 0.25 <= took[0] < 5.0
+    store.close()
+
+
 def test_the_outage_warning_never_shows_the_password(
     redis_server: RedisServer, redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:

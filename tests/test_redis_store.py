@@ -132,6 +132,9 @@ def test_a_planted_pickle_is_a_corrupt_miss_and_never_unpickled(
     assert store.get("k") is None
     assert store.get("j") is None
     assert store.corrupt_reads == 2
+    store.set("good", entry(created_at=1000.0))
+    st = store.stats()  # reads every value: the pickle is looked at, never unpickled
+    assert (st.entries, st.oldest_created_at, st.newest_created_at) == (3, 1000.0, 1000.0)
     assert not marker.exists()
     store.close()
 

@@ -114,11 +114,13 @@ def test_writer_killed_mid_write(tmp_path: Path, models_dir: Path) -> None:
         proc.stdout.close()
         found = survey(cache_dir, log)
         assert found.lost == 0, f"kill {i + 1}: {found.lost} finished writes are gone"
+        assert found.misses == 0, f"kill {i + 1}: {found.misses} entries read back corrupt"
         predict_answers(cache_dir)
         totals.valid += found.valid
         totals.misses += found.misses
         totals.lost += found.lost
     writes = len(log.read_text().splitlines())
+    assert totals.misses == 0 and totals.valid > 0  # recorded below as corrupt_entries
     assert writes > WRITER_KILLS * 12  # the children really were writing when killed
     figures.add(
         "crash (writer script)",
