@@ -1,0 +1,93 @@
+"""Mutation score of the core, one module at a time: ``python -m tests.mutation MODULE...``.
+
+Runs mutmut 3 (``pip install -e ".[mutation]"``; configured in ``[tool.mutmut]`` of
+pyproject.toml: which files are mutated and which fast in-process tests run against them) on
+the mutants of each named module, then prints one line per module: mutants, killed, survived,
+timeouts, score and wall time. ``MODULE`` is a dotted name (``predcache.keys``); with none, every
+module of ``[tool.mutmut] only_mutate`` runs, which takes hours on a small machine.
+
+mutmut keeps its results in ``mutants/`` (git-ignored), so a module already run is only re-run
+for mutants whose code or tests changed. ``mutmut show NAME`` prints one mutant's diff;
+docs/testing.md lists the survivors and why each is harmless.
+
+Score = killed (by a failing test or a timeout) / (mutants - survivors judged equivalent).
+The equivalents are listed in :data:`EQUIVALENT`, each with its reason in docs/testing.md.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import tomllib
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: survivors that no test can kill because the mutant behaves exactly like the original
+#: (the reason for each is in docs/testing.md, "Equivalent mutants")
+EQUIVALENT: frozenset[str] = frozenset()
+
+KILLED = {"killed", "timeout", "caught by type check", "segfault"}
+
+
+def modules() -> list[str]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    return [p.removesuffix(".py").replace("/", ".") for p in config["only_mutate"]]
+
+
+def results() -> dict[str, str]:
+    """mutant name -> status, from ``mutmut results --all true``."""
+    out = subprocess.run(
+        ["mutmut", "results", "--all", "true"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = {}
+    for line in out.splitlines():
+        name, sep, status = line.strip().rpartition(": ")
+        if sep and name.startswith("predcache."):
+            found[name] = status
+    return found
+
+
+def score_line(module: str, statuses: dict[str, str], seconds: float | None) -> str:
+    mine = {n: s for n, s in statuses.items() if n.rsplit(".", 1)[0] == module}
+    counts = Counter(mine.values())
+    killed = sum(counts[s] for s in KILLED)
+    survivors = [n for n, s in mine.items() if s not in KILLED]
+    equivalent = [n for n in survivors if n in EQUIVALENT]
+    judged = len(mine) - len(equivalent)
+    score = f"{100.0 * killed / judged:.1f}%" if judged else "-"
+    took = "-" if seconds is None else f"{seconds:.0f}s"
+    return (
+        f"{module:32} mutants {len(mine):4}  killed {killed:4}  survived "
+        f"{len(survivors) - len(equivalent):3}  equivalent {len(equivalent):3}  "
+        f"not run {counts['not checked']:4}  score {score:>6}  time {took}"
+    )
+
+
+def main(argv: list[str]) -> int:
+    wanted = argv or modules()
+    timings: dict[str, float] = {}
+    for module in wanted:
+        started = time.monotonic()
+        code = subprocess.run(["mutmut", "run", f"{module}.*"], cwd=ROOT).returncode
+        timings[module] = time.monotonic() - started
+        if code != 0:
+            print(f"mutmut run failed for {module} (exit {code})", file=sys.stderr)
+            return 1
+    statuses = results()
+    for module in wanted:
+        print(score_line(module, statuses, timings.get(module)))
+    for name, status in sorted(statuses.items()):
+        if name.rsplit(".", 1)[0] in wanted and status not in KILLED and status != "not checked":
+            print(f"  {status}: {name}{' (equivalent)' if name in EQUIVALENT else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
