@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -59,6 +60,10 @@ def test_closed_stdout_ends_quietly_with_exit_1() -> None:
 
 
 def test_cache_stats_runs_as_a_process() -> None:
-    res = run(["cache", "stats", "--backend", "memory", "--json"])
+    res = run(["cache", "stats", "--json"])  # the disk store, in the test's private cache dir
     assert res.returncode == 0, res.stderr
-    assert '"backend"' in res.stdout
+    assert json.loads(res.stdout)["entries"] == 0 and json.loads(res.stdout)["bytes"] == 0
+    # a memory store lives inside one process: another process cannot report on it
+    res = run(["cache", "stats", "--backend", "memory", "--json"])
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.startswith("predcache: error: cache stats --backend memory: a memory store")
