@@ -95,3 +95,103 @@ def test_never_crashes(text: str) -> None:
 )  # fmt: skip
 def test_format_latency(ms: float | None, text: str) -> None:
     assert format_latency(ms) == text
+
+
+# --- exact messages and edges (each line of the parser can turn one of these red) -----------
+
+EXAMPLES = "expected e.g. 90, 90s, 1m30s, 2 min, 1h, 250ms"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("5x", f"bad ttl: '5x' ({EXAMPLES})"),
+        ("9" * 33, f"bad ttl: '{'9' * 32}...' ({EXAMPLES})"),  # long input is cut at 32
+        ("9" * 32, f"bad ttl: '{'9' * 32}' (longer than a year)"),  # 32 is shown whole
+        (True, f"bad ttl: True ({EXAMPLES})"),
+        (10**400, "bad ttl: a number of 401 digits (longer than a year)"),
+        (-(10**400), "bad ttl: a number of 401 digits (longer than a year)"),
+        (-1.0, "bad ttl: -1.0 (must be a finite, non-negative duration)"),
+        (math.nan, "bad ttl: nan (must be a finite, non-negative duration)"),
+        ("367d", "bad ttl: '367d' (longer than a year)"),
+        (366 * 86400 + 1, "bad ttl: 31622401 (longer than a year)"),
+    ],
+)
+def test_exact_messages(value: object, message: str) -> None:
+    with pytest.raises(BadDurationError) as info:
+        parse_duration(value, name="ttl")  # type: ignore[arg-type]
+    assert str(info.value) == message
+
+
+def test_default_name_and_bounds() -> None:
+    with pytest.raises(BadDurationError, match=r"^bad duration: 'x' "):
+        parse_duration("x")
+    assert parse_duration(366 * 86400) == 366 * 86400.0  # a year exactly is allowed
+    assert parse_duration("0") == 0.0  # zero allowed unless asked otherwise
+    with pytest.raises(BadDurationError) as info:
+        parse_duration(0, name="horizon", allow_zero=False)
+    assert str(info.value) == "bad horizon: 0 (must be greater than zero)"
+
+
+def test_parts_rules() -> None:
+    assert parse_duration("1h30m") == 5400.0
+    assert parse_duration("1d1h") == 90000.0
+    assert parse_duration("1s1ms") == 1.001
+    assert parse_duration("2.5m") == 150.0
+    for bad in ("1m1m", "30m1h", "1m 30", "5 x", "1h30", "s5", "5s x"):
+        with pytest.raises(BadDurationError):
+            parse_duration(bad)
+
+
+def test_list_messages_and_order() -> None:
+    assert parse_duration_list(" 5m, 1m ,5m") == [300.0, 60.0]  # first-seen order, no dups
+    with pytest.raises(BadDurationError) as info:
+        parse_duration_list(" , ", name="ttl")
+    assert str(info.value) == "bad ttl: ' , ' (empty list)"
+    with pytest.raises(BadDurationError) as info:
+        parse_duration_list("1m,0", name="horizon", allow_zero=False)
+    assert str(info.value) == "bad horizon: '0' (must be greater than zero)"
+    with pytest.raises(BadDurationError, match=r"^bad duration: ''"):
+        parse_duration_list("")
+
+
+def test_parse_horizon() -> None:
+    from predcache.durations import parse_horizon
+
+    assert parse_horizon("5m") == 300 and type(parse_horizon("5m")) is int
+    assert parse_horizon(60) == 60
+    for bad, message in [
+        ("0", "bad horizon: '0' (must be greater than zero)"),
+        ("1.5s", "bad horizon: '1.5s' (must be whole seconds)"),
+        (1.5, "bad horizon: 1.5 (must be whole seconds)"),
+        ("1.5s" + " " * 28, f"bad horizon: {'1.5s' + ' ' * 28!r} (must be whole seconds)"),
+        ("x", f"bad horizon: 'x' ({EXAMPLES})"),
+    ]:
+        with pytest.raises(BadDurationError) as info:
+            parse_horizon(bad)
+        assert str(info.value) == message
+
+
+def test_parse_minute_horizons() -> None:
+    from predcache.durations import parse_minute_horizons
+
+    assert parse_minute_horizons("1m,5m,1h") == [60, 300, 3600]
+    assert all(type(h) is int for h in parse_minute_horizons("1m"))
+    for bad, message in [
+        ("1m,90s", "bad horizon 90s: the model works on one-minute candles, so horizons must be "
+         "whole minutes (1m, 5m, 15m, 1h)"),
+        ("0", "bad horizon: '0' (must be greater than zero)"),
+        ("x", f"bad horizon: 'x' ({EXAMPLES})"),
+    ]:  # fmt: skip
+        with pytest.raises(BadDurationError) as info:
+            parse_minute_horizons(bad)
+        assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(86400, "1d"), (7200, "2h"), (120, "2m"), (1, "1s"), (1.5, "1.5s"), (90.5, "90.5s"),
+     (0.001, "1ms"), (0.5, "500ms"), (61, "61s"), (3660, "61m"), (172800, "2d")],
+)  # fmt: skip
+def test_format_more(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
