@@ -64,3 +64,11 @@ def test_non_finite_is_refused_from_any_source() -> None:
     assert not is_valid_entry(dict(GOOD, created_at=float("inf")))
     with pytest.raises(ValueError):
         encode_entry(dict(GOOD, as_of=float("nan")))
+
+
+def test_encoding_is_compact_json() -> None:
+    assert encode_entry({"b": [1, 2], "a": 0.5}) == '{"b":[1,2],"a":0.5}'  # type: ignore[typeddict-item]
+    assert decode_entry(encode_entry(dict(GOOD, predicted_price=1e-9))) is not None  # type: ignore[arg-type]
+    assert is_valid_entry(dict(GOOD, as_of=-1.0))  # finite is all that is asked of a time
+    assert not is_valid_entry(dict(GOOD, compute_ms=float("nan")))
+    assert not is_valid_entry([GOOD])

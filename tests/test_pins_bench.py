@@ -272,3 +272,44 @@ def test_report_sorts_unsorted_summaries(
     assert code == 0, err
     listed = [(r["run_id"], r["ttl_s"]) for r in csv.DictReader(out.splitlines())]
     assert listed == [("aa-run", "0"), ("aa-run", "10"), ("zz-run", "0"), ("zz-run", "10")]
+
+
+# --- the TTL model, by hand ------------------------------------------------------------------
+
+
+def test_expected_hit_ratio_by_hand() -> None:
+    from predcache.bench.ttl_model import expected_hit_ratio
+
+    # one key at 1 req/s, T = 2: 2 / 3
+    assert expected_hit_ratio(np.array([1.0]), 2.0) == pytest.approx(2 / 3, abs=1e-15)
+    # rates 3 and 1, T = 1: p = (.75, .25), x = (3, 1): .75 * 3/4 + .25 * 1/2 = .6875
+    assert expected_hit_ratio(np.array([3.0, 1.0]), 1.0) == pytest.approx(0.6875, abs=1e-15)
+    # a key nobody asks for adds nothing
+    assert expected_hit_ratio(np.array([3.0, 1.0, 0.0]), 1.0) == pytest.approx(0.6875, abs=1e-15)
+    assert expected_hit_ratio(np.array([3.0, 1.0]), 0.0) == 0.0
+    assert expected_hit_ratio(np.array([3.0, 1.0]), -5.0) == 0.0
+    assert expected_hit_ratio(np.array([0.0, 0.0]), 90.0) == 0.0
+    assert expected_hit_ratio([2, 2], 0.5) == pytest.approx(0.5, abs=1e-15)  # type: ignore[arg-type]
+
+
+def test_key_rates_of_a_workload(tmp_path: Path) -> None:
+    from predcache.bench.ttl_model import expected_for_workload, workload_key_rates
+    from predcache.bench.workload import load_trace, synthetic, zipf_probabilities
+
+    keys = [("ETH/EUR", 60), ("BTC/USD", 60), ("SOL/USD", 60)]
+    w = synthetic(keys, requests=50, rate=4.0, zipf=1.0, seed=1, start=float(START))
+    assert workload_key_rates(w) == pytest.approx(4.0 * zipf_probabilities(3, 1.0), abs=1e-15)
+    assert zipf_probabilities(3, 1.0) == pytest.approx([6 / 11, 3 / 11, 2 / 11], abs=1e-15)
+    trace = tmp_path / "t.csv"
+    trace.write_text("timestamp,pair,horizon\n" + "".join(
+        f"{START + o},{p},1m\n" for o, p in [(0, "ETH/EUR"), (4, "BTC/USD"), (10, "ETH/EUR")]
+    ))  # fmt: skip
+    t = load_trace(trace)
+    rates = dict(zip(t.keys, workload_key_rates(t).tolist(), strict=True))
+    assert rates == {("ETH/EUR", 60): 2 / 10, ("BTC/USD", 60): 1 / 10}
+    # p = (2/3, 1/3), x = lambda T = (1, 0.5): 2/3 * 1/2 + 1/3 * 0.5/1.5 = 4/9
+    expected = 4 / 9
+    assert expected_for_workload(t, 5.0) == pytest.approx(expected, abs=1e-15)
+    same_instant = tmp_path / "s.csv"
+    same_instant.write_text(f"timestamp,pair,horizon\n{START},ETH/EUR,1m\n{START},BTC/USD,1m\n")
+    assert expected_for_workload(load_trace(same_instant), 5.0) is None
