@@ -44,6 +44,29 @@ REQUIRED_FIELDS: dict[str, tuple[type, ...]] = {
 }
 
 
+def value_entry(value: Any, created_at: float, version: str, compute_ms: float) -> Entry:
+    """An entry that holds a function's JSON result (the Python API, :mod:`predcache.api`).
+
+    It has the policy fields (``created_at``, ``model_version``, ``compute_ms``, ``as_of``) and
+    ``value`` instead of the prediction fields. It travels through the predictor and the stores
+    typed as :class:`Entry`: they only read ``created_at`` (freshness) and the decode gate,
+    which accepts this shape too; only the API reads ``value``, through :func:`entry_value`.
+    """
+    made = {
+        "value": value,
+        "as_of": created_at,
+        "created_at": created_at,
+        "model_version": version,
+        "compute_ms": compute_ms,
+    }
+    return made  # type: ignore[return-value]  # see the docstring: only the API reads it
+
+
+def entry_value(entry: Entry) -> Any:
+    """The JSON result in an entry made by :func:`value_entry`."""
+    return entry["value"]  # type: ignore[typeddict-item]
+
+
 def encode_entry(entry: Entry) -> str:
     """Compact JSON text for a store."""
     return json.dumps(entry, separators=(",", ":"), allow_nan=False)
@@ -86,6 +109,20 @@ def _has_entry_shape(v: Any) -> bool:
             and v["predicted_price"] > 0
         )
     except KeyError:
+        return _has_value_shape(v)
+
+
+def _has_value_shape(v: Any) -> bool:
+    """The shape of :func:`value_entry` (only tried when the prediction shape is not there)."""
+    try:
+        return (
+            "value" in v
+            and type(v["model_version"]) is str
+            and type(v["as_of"]) in _NUMBER
+            and type(v["created_at"]) in _NUMBER
+            and type(v["compute_ms"]) in _NUMBER
+        )
+    except KeyError:
         return False
 
 
@@ -94,4 +131,5 @@ def is_valid_entry(value: object) -> bool:
     if not _has_entry_shape(value):
         return False
     assert isinstance(value, dict)
-    return all(math.isfinite(value[f]) for f, types in REQUIRED_FIELDS.items() if float in types)
+    numbers = (f for f, types in REQUIRED_FIELDS.items() if float in types and f in value)
+    return all(math.isfinite(value[f]) for f in numbers)

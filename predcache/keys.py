@@ -8,6 +8,8 @@ formats keys.
 
 from __future__ import annotations
 
+import hashlib
+
 KEY_SCHEMA = "v1"
 #: what :func:`lock_key` appends; :func:`slot_tagged` recognises it
 LOCK_SUFFIX = ":lock"
@@ -16,6 +18,17 @@ LOCK_SUFFIX = ":lock"
 def prediction_key(model_version: str, pair: str, horizon_s: int) -> str:
     """``v1:<model_version>:<PAIR>:<horizon_s>``; the pair must already be validated."""
     return f"{KEY_SCHEMA}:{model_version}:{pair}:{horizon_s}"
+
+
+def call_key(version: str, name: str, args_json: str) -> str:
+    """``v1:<version>:<name>:<digest>``: the Python API's key for a call of function ``name``.
+
+    ``args_json`` is the canonical JSON of the call's arguments (:mod:`predcache.api`); only a
+    SHA-256 of it (128 bits, 32 hex digits) goes into the key, so keys stay short whatever the
+    arguments, and never contain braces (the Redis Cluster hash tag of :func:`slot_tagged`).
+    """
+    digest = hashlib.sha256(args_json.encode()).hexdigest()[:32]
+    return f"{KEY_SCHEMA}:{version}:{name}:{digest}"
 
 
 def namespaced(namespace: str, key: str) -> str:

@@ -162,8 +162,47 @@ class Predictor:
         self.stats.requests += 1
         key = self.key_for(pair, horizon_s)
         self.models.check_horizon(pair, horizon_s)
+        return self._serve(
+            key,
+            lambda: self._compute(pair, horizon_s),
+            started,
+            max_age_s=max_age_s,
+            refresh=refresh,
+            use_cache=use_cache,
+        )
+
+    def serve(
+        self,
+        key: str,
+        compute: Callable[[], Entry],
+        *,
+        max_age_s: float | None = None,
+        refresh: bool = False,
+        use_cache: bool = True,
+    ) -> Served:
+        """The same policy for any key: ``compute()`` (made with :meth:`call`) runs on a miss.
+
+        :meth:`get_or_compute` is this for a prediction; the Python API (:mod:`predcache.api`)
+        is this for a function call, with a key from :func:`predcache.keys.call_key`.
+        """
+        started = time.perf_counter()
+        self.stats.requests += 1
+        return self._serve(
+            key, compute, started, max_age_s=max_age_s, refresh=refresh, use_cache=use_cache
+        )
+
+    def _serve(
+        self,
+        key: str,
+        compute: Callable[[], Entry],
+        started: float,
+        *,
+        max_age_s: float | None,
+        refresh: bool,
+        use_cache: bool,
+    ) -> Served:
         if not use_cache or self.ttl_s <= 0 or self.store is None:
-            uncached = self._compute(pair, horizon_s)
+            uncached = compute()
             self.stats.bypasses += 1
             return Served(uncached, BYPASS, 0.0, _ms_since(started), key)
         limit = self.freshness_limit(max_age_s)
@@ -188,7 +227,7 @@ class Predictor:
                             served, token = self._wait_for_fill(key, limit, started)
                             if served is not None:
                                 return served
-                    entry = self._compute(pair, horizon_s)
+                    entry = compute()
                     self.store.set(key, entry, self.retain_s)
                 finally:
                     if token is not None:
@@ -197,7 +236,7 @@ class Predictor:
             self.stats.backend_errors += 1
             self.stats.bypasses += 1
             if entry is None:
-                entry = self._compute(pair, horizon_s)
+                entry = compute()
             return Served(entry, BYPASS, 0.0, _ms_since(started), key, detail="backend-unavailable")
         self.stats.misses += 1
         age = max(0.0, self.clock.now() - float(entry["created_at"]))
@@ -212,12 +251,18 @@ class Predictor:
         hits in place and hands everything else (miss, ttl 0, backend error) to
         :meth:`get_or_compute` in a worker thread, which then counts that request.
         """
+        if self.store is None or self.freshness_limit(max_age_s) <= 0:
+            return None
+        key = self.key_for(pair, horizon_s)
+        self.models.check_horizon(pair, horizon_s)
+        return self.serve_fresh(key, max_age_s=max_age_s)
+
+    def serve_fresh(self, key: str, *, max_age_s: float | None = None) -> Served | None:
+        """:meth:`get_fresh` for any key: a fresh entry served and counted, else ``None``."""
         started = time.perf_counter()
         limit = self.freshness_limit(max_age_s)
         if self.store is None or limit <= 0:
             return None
-        key = self.key_for(pair, horizon_s)
-        self.models.check_horizon(pair, horizon_s)
         try:
             served = self._read_fresh(key, limit, started)
         except StoreError:
@@ -237,6 +282,16 @@ class Predictor:
         if self.store is None or self.ttl_s <= 0:
             return False
         key = self.key_for(pair, horizon_s)
+        return self.refresh_key_if_idle(
+            key, lambda: self._compute(pair, horizon_s), seen_created_at
+        )
+
+    def refresh_key_if_idle(
+        self, key: str, compute: Callable[[], Entry], seen_created_at: float
+    ) -> bool:
+        """:meth:`refresh_if_idle` for any key (the Python API's stale-while-revalidate)."""
+        if self.store is None or self.ttl_s <= 0:
+            return False
         local = self._locks.get(key)
         if not local.acquire(blocking=False):
             return False
@@ -250,7 +305,7 @@ class Predictor:
                 current = self.store.get(key)
                 if current is not None and float(current["created_at"]) > seen_created_at:
                     return False
-                self.store.set(key, self._compute(pair, horizon_s), self.retain_s)
+                self.store.set(key, compute(), self.retain_s)
             finally:
                 if token is not None:
                     self.store.release_lock(lock_key(key), token)
@@ -305,23 +360,34 @@ class Predictor:
             return served, None
         return None, None
 
-    def _compute(self, pair: str, horizon_s: int) -> Entry:
-        """Call the model (plus the simulated delay) and stamp the entry with its creation time."""
+    def call(self, make: Callable[[float], Entry], what: str) -> Entry:
+        """One model call, counted: ``make(created_at)`` builds the entry (plus the simulated
+        delay); ``compute_ms`` is stamped here. A failure other than a :class:`PredcacheError`
+        becomes one :class:`ComputeError` naming ``what``, with the original as its cause."""
         created_at = self.clock.now()
         t0 = time.perf_counter()
         self.stats.model_calls += 1
         try:
-            computed = self.models.compute(pair, horizon_s, created_at)
+            entry = make(created_at)
         except PredcacheError:
             self.stats.errors += 1
             raise
         except Exception as exc:  # a model bug must reach the caller as one clear error
             self.stats.errors += 1
             raise ComputeError(
-                f"model call failed for {pair}: {exc.__class__.__name__}: {exc}"
+                f"model call failed for {what}: {exc.__class__.__name__}: {exc}"
             ) from exc
         if self.model_delay_s > 0:
             self._sleep(self.model_delay_s)
+        entry["compute_ms"] = round((time.perf_counter() - t0) * 1000.0, 3)
+        return entry
+
+    def _compute(self, pair: str, horizon_s: int) -> Entry:
+        """Call the model and stamp the entry with its creation time."""
+        return self.call(lambda at: self._prediction(pair, horizon_s, at), pair)
+
+    def _prediction(self, pair: str, horizon_s: int, created_at: float) -> Entry:
+        computed = self.models.compute(pair, horizon_s, created_at)
         return {
             "pair": pair,
             "horizon_s": horizon_s,
@@ -330,7 +396,7 @@ class Predictor:
             "as_of": computed.as_of,
             "created_at": created_at,
             "model_version": self.models.version(pair),
-            "compute_ms": round((time.perf_counter() - t0) * 1000.0, 3),
+            "compute_ms": 0.0,
         }
 
 
