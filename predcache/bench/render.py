@@ -56,17 +56,23 @@ def header_lines(opts: BenchOptions, workload: Workload) -> list[str]:
     ]
 
 
+def table_title(result: BenchResult, opts: BenchOptions) -> str:
+    """The line above the table; printed as a line of its own, so piped output never wraps it
+    mid-sentence (a rich table title wraps at the table's width)."""
+    delay = format_duration(opts.model_delay_s)
+    fresh = result.rows[0]["mae_fresh_bps"] if result.rows else None
+    return (
+        f"{result.workload.requests:,} requests per TTL; latency includes a simulated "
+        f"{delay} model delay per miss; a fresh prediction's MAE is {fmt(fresh, '.2f')} bps"
+    )
+
+
 def render_table(result: BenchResult, opts: BenchOptions) -> Any:
     """The rich table of a run: one row per TTL (narrow enough for an 80-column terminal)."""
     from rich import box
     from rich.table import Table
 
-    delay = format_duration(opts.model_delay_s)
-    fresh = result.rows[0]["mae_fresh_bps"] if result.rows else None
     table = Table(
-        title=f"{result.workload.requests:,} requests per TTL; latency includes a simulated "
-        f"{delay} model delay per miss; a fresh prediction's MAE is {fmt(fresh, '.2f')} bps",
-        title_justify="left",
         box=box.SIMPLE_HEAD,
         collapse_padding=True,
         show_edge=False,

@@ -214,6 +214,7 @@ def _run_simulated(opts: Any, *, as_json: bool) -> None:
 
         print_json(clean_rows(result.rows))
         return
+    console.print(render.table_title(result, opts), highlight=False, soft_wrap=True)
     console.print(render.render_table(result, opts))
     for line in render.footer_lines(result):
         console.print(line, highlight=False, soft_wrap=True)
