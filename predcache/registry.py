@@ -98,6 +98,10 @@ class ModelRegistry:
             self._headers[pair] = header
         return header
 
+    def trained(self, pair: str) -> ModelHeader | None:
+        """The pair's model header if an artifact exists; never trains (the front page asks)."""
+        return self._read_header(pair)
+
     def _train_default(self, pair: str, path: Path) -> None:
         from predcache.training import train_default
 

@@ -15,7 +15,12 @@ from predcache.store.base import ProxyStore, Store
 from predcache.store.disk import DiskStore
 from predcache.store.memory import MemoryStore
 
-pytest_plugins = ["tests.fixtures.redis", "tests.fixtures.redis_cluster", "tests.fixtures.server"]
+pytest_plugins = [
+    "tests.fixtures.redis",
+    "tests.fixtures.redis_cluster",
+    "tests.fixtures.server",
+    "tests.fixtures.browser",
+]
 
 
 class FakeModels:

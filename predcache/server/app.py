@@ -148,7 +148,7 @@ class PredictService:
 
 def create_app(settings: ServeSettings) -> FastAPI:
     """A FastAPI app serving predictions under ``settings`` (one per process)."""
-    from predcache.server import openapi
+    from predcache.server import openapi, pages
 
     predictor = build_predictor(
         backend=settings.backend,
@@ -177,6 +177,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         summary="Cached ML price predictions over HTTP.",
         version="1",
         lifespan=lifespan,
+        docs_url=None,  # /docs comes from predcache.server.pages, offline; no /redoc
+        redoc_url=None,
     )
     app.state.service = service
 
@@ -230,6 +232,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         body, content_type = metrics.render()
         return Response(body, headers={"content-type": content_type})
 
+    pages.add_pages(app, settings, predictor)
     return app
 
 
