@@ -12,17 +12,15 @@ invalidate themselves on retraining. Nothing wall-clock is stored.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from predcache.atomicfile import AtomicFile
 from predcache.errors import BadInputError, ModelError
 from predcache.pairs import pair_slug, parse_pair
 
@@ -216,25 +214,11 @@ def save_artifact(art: ModelArtifact, path: str | Path) -> Path:
     if compute_version(d) != art.version:
         raise ModelError(f"refusing to save model {art.version}: content does not match version")
     target = Path(path)
+    text = json.dumps(d, indent=2, allow_nan=False) + "\n"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(d, fh, indent=2, allow_nan=False)
-                fh.write("\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with AtomicFile(target) as out:
+            out.commit(text)
     except OSError as exc:
         raise ModelError(f"cannot write model artifact {target} ({exc})") from None
-    with contextlib.suppress(OSError):  # make the rename durable; best effort (not on Windows)
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
     return target

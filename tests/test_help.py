@@ -18,7 +18,7 @@ from predcache.cli.app import LAZY_COMMANDS
 #: Options whose default is "not given" and mean exactly that (no hidden default to show).
 NO_DEFAULT = {
     "--max-age", "--trace", "--label", "--target", "--duration", "--data", "--pair",
-    "--plot", "--error-budget", "--target-hit-ratio", "--json", "--help", "--debug",
+    "--plot", "--html", "--error-budget", "--target-hit-ratio", "--json", "--help", "--debug",
     "--version",
 }  # fmt: skip
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,8 @@ from predcache.errors import BadInputError, PredcacheError
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from predcache.atomicfile import AtomicFile
 
 FORMATS = ("table", "markdown", "csv")
 
@@ -47,6 +50,13 @@ def report(
     target_hit_ratio: float | None = typer.Option(
         None, "--target-hit-ratio", help="Recommend the smallest TTL reaching this hit ratio."
     ),
+    html_file: str | None = typer.Option(
+        None,
+        "--html",
+        metavar="FILE",
+        help="Also write the whole report (tables, parameters, picks, plots) as one "
+        "self-contained HTML file: opens offline, prints to PDF.",
+    ),
 ) -> None:
     """Show every bench run under PATHS, sorted by run and TTL; optionally plot and recommend.
 
@@ -59,13 +69,32 @@ def report(
         raise BadInputError(f"bad --error-budget {error_budget}: a number of bps >= 0")
     if target_hit_ratio is not None and not (0 < target_hit_ratio <= 1):
         raise BadInputError(f"bad --target-hit-ratio {target_hit_ratio}: between 0 and 1")
-    from predcache.report import recommend
-    from predcache.report.load import load_summaries
     from predcache.report.plot import plot_format
 
     if plot is not None:
         plot_format(plot)  # a bad file name fails before anything is printed
-    df = load_summaries(paths or ["results"])
+    html_out = None
+    if html_file is not None:
+        from predcache.report import html
+
+        html_out = html.reserve(html_file)  # a bad path fails now; removed unless written
+    with html_out or contextlib.nullcontext():
+        _report(paths or ["results"], fmt, as_json, plot, error_budget, target_hit_ratio, html_out)
+
+
+def _report(
+    sources: list[str],
+    fmt: str,
+    as_json: bool,
+    plot: str | None,
+    error_budget: float | None,
+    target_hit_ratio: float | None,
+    html_out: AtomicFile | None,
+) -> None:
+    from predcache.report import recommend
+    from predcache.report.load import load_summaries
+
+    df = load_summaries(sources)
     picks: list[recommend.Recommendation] = []
     if error_budget is not None:
         picks += recommend.within_error_budget(df, error_budget)
@@ -84,6 +113,15 @@ def report(
             marks=recommend.marks(picks),
         )  # fmt: skip
         notes.print(f"plot: {display_path(written)}", highlight=False, markup=False)
+    if html_out is not None:  # written even when a pick is impossible: it says why
+        from predcache.config import display_path
+        from predcache.report import html
+
+        page = html.write_report(
+            html_out, df, picks=picks, sources=sources, error_budget=error_budget,
+            target_hit_ratio=target_hit_ratio,
+        )  # fmt: skip
+        notes.print(f"html: {display_path(page)}", highlight=False, markup=False)
     problem = recommend.unmet(picks)
     for pick in picks:
         if pick.ttl_s is not None:
