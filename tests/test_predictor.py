@@ -167,3 +167,141 @@ def test_set_failure_computes_once(fake_models: FakeModels, clock: ManualClock) 
 def test_encode_rejects_nan() -> None:
     with pytest.raises(ValueError):
         encode_entry({"x": float("nan")})
+
+
+# --- counters, leases, errors and the refresh path, value by value ---------------------------
+
+
+def _counts(p: Predictor) -> tuple[int, ...]:
+    s = p.stats
+    return (s.requests, s.hits, s.misses, s.bypasses, s.model_calls, s.errors, s.backend_errors)
+
+
+def test_counters_after_a_known_sequence(fake_models: FakeModels, clock: ManualClock) -> None:
+    p = make(MemoryStore(), fake_models, clock)
+    assert _counts(p) == (0, 0, 0, 0, 0, 0, 0)
+    p.get_or_compute("ETH/EUR", 300)  # miss
+    p.get_or_compute("ETH/EUR", 300)  # hit
+    assert p.get_fresh("ETH/EUR", 300) is not None  # hit through the hit path
+    assert p.get_fresh("BTC/USD", 300) is None  # not counted: the caller goes on to compute
+    p.get_or_compute("ETH/EUR", 300, use_cache=False)  # bypass
+    p.get_or_compute("ETH/EUR", 300, refresh=True)  # miss (forced)
+    assert _counts(p) == (5, 2, 2, 1, 3, 0, 0)
+
+
+def test_bypass_for_no_store_and_ttl_zero(fake_models: FakeModels, clock: ManualClock) -> None:
+    for p in (
+        Predictor(None, fake_models, clock=clock),
+        make(MemoryStore(), fake_models, clock, 0),
+    ):
+        served = p.get_or_compute("ETH/EUR", 300)
+        assert (served.cache, served.age_s, served.detail, served.stored) == (
+            "bypass",
+            0.0,
+            None,
+            False,
+        )
+        assert p.get_fresh("ETH/EUR", 300) is None
+        assert not p.refresh_if_idle("ETH/EUR", 300, 0.0)
+    assert fake_models.calls == 2
+
+
+def test_a_miss_is_stored_and_says_so(fake_models: FakeModels, clock: ManualClock) -> None:
+    p = make(MemoryStore(), fake_models, clock)
+    miss = p.get_or_compute("ETH/EUR", 300)
+    hit = p.get_or_compute("ETH/EUR", 300)
+    assert (miss.stored, hit.stored) == (True, False)
+    assert miss.key == hit.key == "v1:fake1:ETH/EUR:300"
+    assert repr(hit) == "Served(hit, age 0.000s, v1:fake1:ETH/EUR:300)"
+
+
+def test_the_entry_a_miss_writes(clock: ManualClock) -> None:
+    models = FakeModels()
+    p = make(MemoryStore(), models, clock)
+    e = p.get_or_compute("BTC/USD", 900).entry
+    minute = int(clock.now() // 60)
+    assert {k: v for k, v in e.items() if k != "compute_ms"} == {
+        "pair": "BTC/USD", "horizon_s": 900, "predicted_price": 100.0 + minute / 1000 + 0.09,
+        "last_price": 100.0, "as_of": float(minute * 60), "created_at": clock.now(),
+        "model_version": "fake1",
+    }  # fmt: skip
+    assert 0.0 <= e["compute_ms"] < 60_000
+
+
+def test_latency_is_in_milliseconds(fake_models: FakeModels, clock: ManualClock) -> None:
+    import time
+
+    p = Predictor(MemoryStore(), fake_models, clock=clock, model_delay_s=0.02, sleep=time.sleep)
+    served = p.get_or_compute("ETH/EUR", 300)
+    assert 20.0 <= served.latency_ms < 60_000.0
+    assert 20.0 <= served.entry["compute_ms"] < 60_000.0  # the delay is part of the compute
+
+
+def test_lock_lease_covers_the_model_delay(fake_models: FakeModels, clock: ManualClock) -> None:
+    asked: list[float] = []
+
+    class Leases(MemoryStore):
+        def acquire_lock(self, name: str, lease_s: float) -> str | None:
+            asked.append(lease_s)
+            return super().acquire_lock(name, lease_s)
+
+    store = Leases()
+    assert Predictor(store, fake_models, clock=clock).lock_lease_s == 30.0
+    assert Predictor(store, fake_models, clock=clock, lock_lease_s=2).lock_lease_s == 5.0
+    slow = Predictor(store, fake_models, clock=clock, model_delay_s=20, sleep=lambda s: None)
+    assert slow.lock_lease_s == 45.0  # twice the delay plus 5 s
+    slow.get_or_compute("ETH/EUR", 300)
+    assert asked == [45.0]
+    assert store.acquire_lock("v1:fake1:ETH/EUR:300:lock", 1) is not None  # released after
+
+
+def test_model_errors(clock: ManualClock) -> None:
+    from predcache.errors import ComputeError
+
+    class Broken(FakeModels):
+        def compute(self, pair: str, horizon_s: int, at: float):  # type: ignore[no-untyped-def]
+            raise ValueError("boom")
+
+    p = make(MemoryStore(), Broken(), clock)
+    with pytest.raises(ComputeError) as info:
+        p.get_or_compute("ETH/EUR", 300)
+    assert str(info.value) == "model call failed for ETH/EUR: ValueError: boom"
+    with pytest.raises(BadHorizonError):
+        p.get_or_compute("ETH/EUR", 301)  # the model source's own error passes as it is
+    assert (p.stats.errors, p.stats.model_calls) == (1, 1)
+
+
+def test_refresh_if_idle(fake_models: FakeModels, clock: ManualClock) -> None:
+    store = MemoryStore()
+    p = make(store, fake_models, clock)
+    first = p.get_or_compute("ETH/EUR", 300).entry
+    seen = float(first["created_at"])
+    clock.advance(80)
+    assert p.refresh_if_idle("ETH/EUR", 300, seen)  # nobody refreshed it: this one does
+    fresh = store.get(p.key_for("ETH/EUR", 300))
+    assert fresh is not None and fresh["created_at"] == seen + 80
+    assert not p.refresh_if_idle("ETH/EUR", 300, seen)  # newer than what the caller saw
+    assert p.refresh_if_idle("ETH/EUR", 300, seen + 80)  # as new as seen: refreshed again
+    token = store.acquire_lock("v1:fake1:ETH/EUR:300:lock", 60)  # another process computes
+    assert not p.refresh_if_idle("ETH/EUR", 300, seen + 80)
+    assert token is not None
+    store.release_lock("v1:fake1:ETH/EUR:300:lock", token)
+    with p._locks.get(p.key_for("ETH/EUR", 300)):  # this process computes it
+        assert not p.refresh_if_idle("ETH/EUR", 300, seen + 80)
+    assert fake_models.calls == 3
+
+
+def test_a_waiter_whose_holder_never_finishes_computes_at_the_deadline(
+    fake_models: FakeModels, clock: ManualClock
+) -> None:
+    """The lease never frees (a holder that keeps renewing it): the wait is bounded by the
+    lease, then the request computes without the lock rather than failing."""
+    import time
+
+    store = MemoryStore()
+    p = Predictor(store, fake_models, clock=clock, lock_lease_s=0.0)  # at least 5 s
+    assert store.acquire_lock("v1:fake1:ETH/EUR:300:lock", 3600) is not None
+    t0 = time.monotonic()
+    served = p.get_or_compute("ETH/EUR", 300)
+    assert 5.0 <= time.monotonic() - t0 < 60.0
+    assert (served.cache, fake_models.calls) == ("miss", 1)
