@@ -122,6 +122,35 @@ def test_unreachable_cluster_is_bypass_with_one_redacted_warning(
     store.close()
 
 
+def test_a_cluster_password_is_used_and_never_shown(
+    cluster_url: str, redis_cluster: LocalCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis
+
+    nodes = [n for n in redis_cluster.nodes if n.running()]
+    for node in nodes:  # every node asks for it (replication links are up already)
+        command(node.port, "CONFIG", "SET", "requirepass", "s3cret")
+    try:
+        wrong = open_store(cluster_url.replace("://", "://:wr0ng@"))
+        p = Predictor(wrong, FakeModels(), clock=ManualClock())
+        with caplog.at_level(logging.WARNING, logger="predcache"):
+            assert [p.get_or_compute("ETH/EUR", 300).cache for _ in range(3)] == ["bypass"] * 3
+        warnings = [r.getMessage() for r in caplog.records if r.name == "predcache"]
+        assert len(warnings) == 1 and "redis+cluster://:***@127.0.0.1:" in warnings[0]
+        assert "wr0ng" not in caplog.text
+        wrong.close()
+
+        right = open_store(cluster_url.replace("://", "://:s3cret@"))
+        p = Predictor(right, FakeModels(), clock=ManualClock())
+        assert [p.get_or_compute("ETH/EUR", 300).cache for _ in range(2)] == ["miss", "hit"]
+        assert "s3cret" not in right.stats().location
+        right.close()
+    finally:
+        for node in nodes:
+            with redis.Redis(port=node.port, password="s3cret") as client:
+                client.config_set("requirepass", "")
+
+
 def test_cli_predict_miss_then_hit_and_stats_on_the_cluster(
     cluster_url: str, models_dir: Path
 ) -> None:
