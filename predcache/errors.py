@@ -8,6 +8,7 @@ Tree::
     │   ├── BadPairError        not BASE/QUOTE, or not in the catalogue
     │   ├── BadHorizonError     a horizon the model was not trained for
     │   ├── BadBackendError     an unknown or malformed backend spec/URL
+    │   ├── BadModelSpecError   a --model SPEC that cannot be loaded as a model function
     │   └── BadDataError        a CSV (candles, trace) that cannot be used; names file and line
     ├── ModelError              a model artifact is missing, corrupt or foreign -> exit 1
     ├── StoreError              the cache backend failed (I/O, corrupt database) -> exit 1
@@ -51,6 +52,10 @@ class BadHorizonError(BadInputError):
 
 class BadBackendError(BadInputError):
     """An unknown or malformed backend spec."""
+
+
+class BadModelSpecError(BadInputError):
+    """A ``--model`` SPEC that does not import, names no function, or has the wrong signature."""
 
 
 class BadDataError(BadInputError):

@@ -30,17 +30,13 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from predcache.errors import BadInputError, ComputeError
+from predcache.errors import BadInputError, BadModelSpecError, ComputeError
 from predcache.registry import Computed
 
 #: a version goes into the cache key between ``:`` separators: keep it to a safe alphabet
 _VERSION = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 EXAMPLE = "use package.module:function or path/to/file.py:function"
-
-
-class BadModelSpecError(BadInputError):
-    """A ``--model`` SPEC that cannot be loaded as a model function."""
 
 
 def parse_model_version(text: str) -> str:
