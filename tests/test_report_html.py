@@ -139,6 +139,20 @@ def test_live_and_simulated_runs_of_one_workload_side_by_side(tmp_path: Path) ->
     assert "no TTL sweep to plot (a live run)" in page
 
 
+def test_compare_simulated_rows_in_one_run_are_paired(tmp_path: Path) -> None:
+    """``bench --compare-simulated`` writes a live and a simulated row into one folder; they
+    pair even where a workload column differs between the modes."""
+    _write_run(tmp_path, "cmp", [
+        {"run_id": "cmp", "mode": "live", "target": "http://127.0.0.1:9/predict",
+         "hit_ratio": 0.8, "model_calls": 60, "requests": 300},
+        {"run_id": "cmp", "mode": "simulated", "ttl_s": 5, "hit_ratio": 0.81, "model_calls": 57,
+         "requests": 300, "keys": 9},
+    ])  # fmt: skip
+    (pair,) = html.paired_workloads(load_summaries([tmp_path]))
+    assert list(pair["mode"]) == ["live", "simulated"]
+    assert list(pair["model_calls"]) == [60, 57]
+
+
 def test_html_cells_are_the_terminal_cells(sweep: Path) -> None:
     df = load_summaries([sweep])
     cols = shown_columns(df)

@@ -168,18 +168,23 @@ def _recommendation(pick: Recommendation) -> str:
 
 
 def paired_workloads(df: pd.DataFrame) -> list[pd.DataFrame]:
-    """Groups of rows with one workload that hold both live and simulated rows."""
+    """Groups of rows with one workload that hold both live and simulated rows: a run with
+    both modes (``bench --compare-simulated`` writes its two rows into one folder), and
+    across runs, rows that share every workload column."""
+
+    def both(group: pd.DataFrame) -> bool:
+        return {"live", "simulated"} <= set(group["mode"].astype(str))
+
     if "mode" not in df.columns:
         return []
+    groups = [g for _, g in df.groupby("run_id", sort=True) if both(g)]
+    seen = {i for g in groups for i in g.index}
     keys = [c for c in WORKLOAD_COLUMNS if c in df.columns]
-    if not keys:
-        return []
-    out = []
-    for _, group in df.groupby(keys, dropna=False, sort=False):
-        modes = set(group["mode"].astype(str))
-        if {"live", "simulated"} <= modes:
-            out.append(group.sort_values("mode", kind="stable"))  # live first
-    return out
+    if keys:
+        for _, group in df.groupby(keys, dropna=False, sort=False):
+            if both(group) and not set(group.index) <= seen:
+                groups.append(group)
+    return [g.sort_values("mode", kind="stable") for g in groups]  # live first
 
 
 def _row_label(row: Any) -> str:
