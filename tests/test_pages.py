@@ -134,7 +134,7 @@ def test_browser_sees_no_network_and_records_what_a_page_asks(
     }
 
 
-@pytest.mark.parametrize("path", ["/", "/docs"])
+@pytest.mark.parametrize("path", ["/", "/docs", "/docs/oauth2-redirect"])
 def test_served_html_references_no_other_host(shared_server: RunningServer, path: str) -> None:
     r = httpx.get(shared_server.url + path, headers={"Accept": BROWSER_ACCEPT})
     assert r.status_code == 200
