@@ -313,3 +313,41 @@ def test_key_rates_of_a_workload(tmp_path: Path) -> None:
     same_instant = tmp_path / "s.csv"
     same_instant.write_text(f"timestamp,pair,horizon\n{START},ETH/EUR,1m\n{START},BTC/USD,1m\n")
     assert expected_for_workload(load_trace(same_instant), 5.0) is None
+
+
+def test_criteria_marks_and_unmet() -> None:
+    from predcache.report.recommend import marks, unmet
+
+    budget = within_error_budget(ROWS, 0.5)
+    target = reaching_hit_ratio(ROWS, 0.75)
+    assert {r.criterion for r in budget} == {"--error-budget 0.5"}
+    assert {r.criterion for r in target} == {"--target-hit-ratio 0.75"}
+    assert marks(budget + target) == {
+        "A": [(30.0, "largest within 0.5 bps"), (90.0, "smallest reaching 0.75")],
+        "B": [(20.0, "largest within 0.5 bps")],
+    }
+    assert unmet(budget + target) is None
+    none = reaching_hit_ratio(ROWS, 0.96)
+    assert unmet(budget + none) == (
+        "no TTL to recommend for --target-hit-ratio 0.96: no measured TTL reaches a hit ratio "
+        "of 0.96 (the best is 0.950); try a longer TTL"
+    )
+    empty = ROWS[ROWS["ttl_s"] > 1000]
+    (e,) = within_error_budget(empty, 1.0)
+    assert (e.run_id, e.ttl_s, e.line()) == (
+        "-",
+        None,
+        "-: no simulated run with an added error to compare",
+    )
+    (h,) = reaching_hit_ratio(empty.drop(columns=["hit_ratio"]), 0.5)
+    assert h.line() == "-: no simulated run with a hit ratio per TTL"
+    (nan_row,) = within_error_budget(
+        pd.DataFrame(
+            [("C", 60.0, 0.5, 0.1)], columns=["run_id", "ttl_s", "hit_ratio", "added_error_bps"]
+        ),
+        1.0,
+    )
+    assert (
+        nan_row.line()
+        == "C: TTL 1m (largest within 1 bps): hit ratio 0.500, speedup -x, added error +0.10 bps"
+    )
