@@ -313,6 +313,11 @@ def test_key_rates_of_a_workload(tmp_path: Path) -> None:
     same_instant = tmp_path / "s.csv"
     same_instant.write_text(f"timestamp,pair,horizon\n{START},ETH/EUR,1m\n{START},BTC/USD,1m\n")
     assert expected_for_workload(load_trace(same_instant), 5.0) is None
+    half_second = tmp_path / "h.csv"
+    half_second.write_text(
+        f"timestamp,pair,horizon\n{START},ETH/EUR,1m\n{START + 0.5},ETH/EUR,1m\n"
+    )
+    assert expected_for_workload(load_trace(half_second), 1.0) == 0.8  # rate 4/s, x = 4
 
 
 def test_criteria_marks_and_unmet() -> None:
