@@ -230,6 +230,7 @@ def test_newer_and_older_columns_are_tolerated(
     assert "col-" in out and "stampede coalesce" in out and "TTL\nmodel" not in out
 
 
+@pytest.mark.slow
 def test_hundred_thousand_rows_stay_bounded(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -242,3 +243,14 @@ def test_hundred_thousand_rows_stay_bounded(
     assert err == "showing the first 500 of 100,000 rows; --format csv or --json prints them all\n"
     code, out, _ = report(capsys, str(tmp_path / "r"), "--format", "csv")
     assert code == 0 and out.count("\n") == 100_001
+    import json
+
+    code, out, _ = report(capsys, str(tmp_path / "r"), "--json")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 100_000 and rows[-1]["ttl_s"] == 99_999
+    code, out, err = report(capsys, str(tmp_path / "r"), "--plot", str(tmp_path / "p.png"))
+    assert (code, out) == (2, "")  # refused before any output, in one line
+    assert err == (
+        "predcache: error: run big has 99,999 TTLs, too many to plot one labelled point each "
+        "(at most 60)\n"
+    )

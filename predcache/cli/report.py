@@ -95,6 +95,10 @@ def _report(
     from predcache.report.load import load_summaries
 
     df = load_summaries(sources)
+    if plot is not None:
+        from predcache.report.plot import check_plot
+
+        check_plot(df, plot)  # what cannot be plotted fails before anything is printed
     picks: list[recommend.Recommendation] = []
     if error_budget is not None:
         picks += recommend.within_error_budget(df, error_budget)
@@ -136,13 +140,11 @@ def _show(df: Any, fmt: str, as_json: bool, picks: list[Any]) -> None:
     from predcache.report import render
 
     if as_json:
-        from predcache.cli.render import print_json
-
         why: dict[tuple[str, float], list[str]] = {}
         for p in picks:
             if p.ttl_s is not None:
                 why.setdefault((p.run_id, p.ttl_s), []).append(p.reason)
-        print_json(render.json_rows(df, why))
+        sys.stdout.write(render.json_document(df, why) + "\n")
         return
     if fmt == "csv":
         render.write_csv(df)

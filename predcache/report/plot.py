@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from predcache.errors import BadInputError, PredcacheError
 from predcache.report import figures
-from predcache.report.series import run_series
+from predcache.report.series import RunSeries, run_series
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,6 +23,8 @@ FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 DPI = 130
 #: how many runs one figure can tell apart (colours, legend lines); more is refused
 MAX_RUNS = 10
+#: how many TTLs of one run a plot labels point by point; a longer sweep is refused
+MAX_TTLS = 60
 
 
 def plot_format(path: str | Path) -> str:
@@ -72,6 +74,16 @@ def write_plot(
     marks: figures.Marks | None = None,
 ) -> Path:
     """The one-page sweep figure (:func:`figures.sweep_figure`) of ``df``'s simulated runs."""
+    runs = check_plot(df, path)
+    fig = figures.sweep_figure(
+        runs, error_budget=error_budget, target_hit_ratio=target_hit_ratio, marks=marks
+    )
+    return save_figure(fig, path)
+
+
+def check_plot(df: pd.DataFrame, path: str | Path) -> list[RunSeries]:
+    """The runs to plot; a one-line :class:`BadInputError` for a file name of an unknown format
+    or results that cannot make a readable plot (no TTLs, too many runs or TTLs)."""
     plot_format(path)
     runs = run_series(df)
     if not runs:
@@ -81,7 +93,10 @@ def write_plot(
             f"{len(runs)} runs are too many for one plot (at most {MAX_RUNS}); "
             "pass fewer results folders"
         )
-    fig = figures.sweep_figure(
-        runs, error_budget=error_budget, target_hit_ratio=target_hit_ratio, marks=marks
-    )
-    return save_figure(fig, path)
+    crowded = next((r for r in runs if len(r.ttl_s) > MAX_TTLS), None)
+    if crowded is not None:
+        raise BadInputError(
+            f"run {crowded.run_id} has {len(crowded.ttl_s):,} TTLs, too many to plot one labelled "
+            f"point each (at most {MAX_TTLS})"
+        )
+    return runs
