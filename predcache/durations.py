@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 
-from predcache.errors import BadDurationError
+from predcache.errors import BadDurationError, BadHorizonError
 
 #: unit spelling -> seconds; each unit has its short form and the words people type
 _UNIT_WORDS = {
@@ -126,11 +126,18 @@ def format_latency(ms: float | None) -> str:
 
 
 def parse_horizon(text: str | float | int) -> int:
-    """A prediction horizon in whole seconds (> 0): ``5m`` -> 300; the CLI and HTTP share it."""
-    seconds = parse_duration(text, name="horizon", allow_zero=False)
+    """A prediction horizon in whole seconds (> 0): ``5m`` -> 300; the CLI and HTTP share it.
+
+    Every bad horizon (unparsable, zero, negative, fractional, or untrained, which the model
+    source raises) is a :class:`BadHorizonError`, so HTTP answers all of them with one code.
+    """
+    try:
+        seconds = parse_duration(text, name="horizon", allow_zero=False)
+    except BadDurationError as exc:
+        raise BadHorizonError(str(exc)) from None
     if seconds != int(seconds):
         shown = text if not isinstance(text, str) or len(text) <= 32 else text[:32] + "..."
-        raise BadDurationError(f"bad horizon: {shown!r} (must be whole seconds)")
+        raise BadHorizonError(f"bad horizon: {shown!r} (must be whole seconds)")
     return int(seconds)
 
 

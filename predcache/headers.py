@@ -1,7 +1,7 @@
 """HTTP caching headers for an answer served through the Python API (any web framework).
 
 ``Cache-Status`` (RFC 9211) comes from the one function that writes it for ``predcache serve``
-(:func:`predcache.server.protocol.cache_headers`), so an app using ``@cached`` says the same
+(:func:`predcache.server.protocol.response_headers`), so an app using ``@cached`` says the same
 things the server does; ``Age`` (RFC 9111) on a hit; ``Cache-Control: max-age`` is what is
 left of the entry's freshness, so a client or proxy in front keeps it no longer than predcache
 would. Plain Python: no framework is imported here.
@@ -16,13 +16,15 @@ from predcache.api import CachedResult
 
 def cache_headers(result: CachedResult[Any]) -> dict[str, str]:
     """``Cache-Status``, ``Age`` (hits only) and ``Cache-Control`` for ``result``."""
-    from predcache.server.protocol import cache_headers as wire
+    from predcache.server.protocol import response_headers as wire
 
     headers = {
-        k.decode().title(): v.decode() for k, v in wire(result.served, result.limit_s, False)
+        k.decode().title(): v.decode()
+        for k, v in wire(result.served, result.limit_s, False, False)
+        if k != b"etag"
     }
-    left = int(result.limit_s - result.age_s) if result.outcome != "bypass" else 0
-    headers["Cache-Control"] = f"max-age={max(0, left)}"
+    if result.outcome == "bypass":
+        headers["Cache-Control"] = "max-age=0"
     return headers
 
 

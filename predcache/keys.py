@@ -31,6 +31,17 @@ def call_key(version: str, name: str, args_json: str) -> str:
     return f"{KEY_SCHEMA}:{version}:{name}:{digest}"
 
 
+def parse_key(key: str) -> tuple[str, str, int] | None:
+    """(model_version, pair, horizon_s) from a :func:`prediction_key`; ``None`` for anything else
+    (a lock, a namespaced key, a :func:`call_key`, a foreign key). Purges select with it."""
+    parts = key.split(":")
+    if len(parts) != 4 or parts[0] != KEY_SCHEMA or "/" not in parts[2] or not parts[3].isascii():
+        return None
+    if not parts[3].isdigit():
+        return None
+    return parts[1], parts[2], int(parts[3])
+
+
 def namespaced(namespace: str, key: str) -> str:
     """A store's view of a key: ``<namespace>:<key>`` (or the key alone without a namespace)."""
     return f"{namespace}:{key}" if namespace else key

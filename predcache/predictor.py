@@ -29,7 +29,7 @@ from predcache.keys import lock_key, prediction_key
 from predcache.registry import ModelSource
 from predcache.store.base import Store
 
-HIT, MISS, BYPASS = "hit", "miss", "bypass"
+HIT, MISS, BYPASS, STALE = "hit", "miss", "bypass", "stale"
 #: how much longer than the TTL a backend keeps an entry before garbage-collecting it
 DEFAULT_RETAIN_MARGIN_S = 60.0
 #: how long a cross-process single-flight lock is held at most (a crashed holder's lease ends)

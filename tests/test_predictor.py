@@ -142,6 +142,9 @@ class BrokenStore(Store):
     def clear(self) -> int:
         raise StoreError("down")
 
+    def entry_keys(self) -> list[str]:
+        raise StoreError("down")
+
     def stats(self) -> StoreStats:
         raise StoreError("down")
 

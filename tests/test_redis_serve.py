@@ -146,3 +146,35 @@ def test_hung_redis_costs_one_timeout_then_model_time(
     finally:
         redis_server.resume()
     assert timings[0] < MODEL_DELAY_S + 0.25 + 2.0  # the model time plus one read timeout
+
+
+def test_ready_follows_redis_while_health_stays_up(
+    serve: ServerFactory, redis_url: str, redis_server: RedisServer
+) -> None:
+    from jsonschema import Draft202012Validator
+
+    server = serve("--backend", f"{redis_url}?{TIMEOUTS}")
+    assert httpx.get(f"{server.url}/ready", timeout=10).json() == {
+        "status": "ready",
+        "backend": "redis",
+    }
+    spec = httpx.get(f"{server.url}/openapi.json", timeout=10).json()
+    redis_server.kill()
+    try:
+        down = httpx.get(f"{server.url}/ready", timeout=10)
+        assert down.status_code == 503
+        assert down.headers["content-type"] == "application/problem+json"
+        assert down.json()["code"] == "not_ready" and "redis" in down.json()["detail"]
+        documented = spec["paths"]["/ready"]["get"]["responses"]["503"]["content"]
+        schema = {**documented["application/problem+json"]["schema"], **spec}
+        Draft202012Validator(schema).validate(down.json())
+        assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
+        assert httpx.head(f"{server.url}/health", timeout=10).status_code == 200
+    finally:
+        redis_server.start()
+
+    def ready() -> httpx.Response | None:
+        r = httpx.get(f"{server.url}/ready", timeout=10)
+        return r if r.status_code == 200 else None
+
+    assert until(ready).json()["status"] == "ready"

@@ -67,7 +67,7 @@ def test_cache_control_tightens_and_forces(shared_server: RunningServer) -> None
     status = loose.headers["cache-status"]
     assert status.startswith("predcache; hit; ttl=")
     assert int(status.rsplit("=", 1)[1]) <= 90  # max-age never loosens the server's TTL
-    assert zero.headers["cache-status"] == "predcache; fwd=miss; stored"
+    assert zero.headers["cache-status"] == "predcache; fwd=request; stored"  # client-forced
     assert forced.headers["cache-status"] == "predcache; fwd=request; stored"
     assert after.headers["cache-status"].startswith("predcache; hit")
     assert after.json()["timestamp_sec"] >= warm.json()["timestamp_sec"]
@@ -110,8 +110,10 @@ BAD_BODIES = [
 def test_bad_bodies_get_4xx_json(shared_server: RunningServer, body: bytes, status: int) -> None:
     r = httpx.post(shared_server.predict_url, content=body, headers=JSON_HEADERS)
     assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
     problem = r.json()
-    assert set(problem) == {"error", "detail"} and problem["detail"]
+    assert set(problem) == {"type", "title", "status", "detail", "code"} and problem["detail"]
+    assert problem["status"] == status and problem["type"] == "about:blank"
     assert "Traceback" not in r.text
 
 
@@ -123,13 +125,13 @@ def test_errors_never_echo_unbounded_input(shared_server: RunningServer) -> None
 def test_bad_query_gets_4xx(shared_server: RunningServer) -> None:
     assert httpx.get(shared_server.predict_url).status_code == 422
     r = httpx.get(shared_server.predict_url, params={"pair": "ETH/EUR", "horizon": "0"})
-    assert r.status_code == 422 and r.json()["error"] == "bad_duration"
+    assert r.status_code == 422 and r.json()["code"] == "bad_horizon"
 
 
 def test_oversized_bodies_are_refused(shared_server: RunningServer) -> None:
     big = b'{"product_id": "ETH/EUR", "pad": "' + b"x" * 70_000 + b'"}'
     r = httpx.post(shared_server.predict_url, content=big, headers=JSON_HEADERS)
-    assert r.status_code == 413 and r.json()["error"] == "body_too_large"
+    assert r.status_code == 413 and r.json()["code"] == "body_too_large"
 
     def chunks() -> object:  # no Content-Length: the cap must hold while streaming
         yield b'{"product_id": "ETH/EUR", "pad": "'

@@ -90,7 +90,7 @@ def test_a_model_failure_reaches_every_waiter_as_503(tmp_path: Path, trained_mod
     try:
         responses = burst(server, {"product_id": "ETH/EUR"}, n=8)
         assert [r.status_code for r in responses] == [503] * 8
-        assert all(r.json()["error"] == "model" for r in responses)
+        assert all(r.json()["code"] == "model" for r in responses)
         assert server.metric("predcache_requests_total") == 8
         ok = httpx.post(server.predict_url, json={"product_id": "BTC/USD"})
         assert ok.status_code == 200  # one broken model does not take the server down

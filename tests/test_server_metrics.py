@@ -38,6 +38,10 @@ def events(m: LocalMetrics | SharedMetrics) -> None:
         m.served("hit", seconds)
     m.served("miss", 1.2)
     m.served("bypass", 0.4)
+    m.served("stale", 0.0003)
+    m.started()
+    m.started()
+    m.finished()
     m.failed("client", 0.0002)
     m.failed("model", 1.1)
     m.count_error("refresh")
@@ -55,9 +59,13 @@ def test_local_metrics_render_what_prometheus_client_renders(
     events(shared)
     ours = samples(local.render()[0].decode())
     theirs = samples(shared.render()[0].decode())
-    assert ours == theirs
+    # one process: LocalMetrics adds prometheus_client's process/platform/GC collectors
+    assert {k: v for k, v in ours.items() if k[0].startswith("predcache_")} == theirs
+    assert ours[("process_open_fds", ())] > 0 and any(k[0] == "python_info" for k in ours)
     assert local.render()[1] == shared.render()[1]
-    assert ours[("predcache_requests_total", ())] == 10
+    assert ours[("predcache_requests_total", ())] == 11
+    assert ours[("predcache_cache_stale_total", ())] == 1
+    assert ours[("predcache_inflight_requests", ())] == 1
     assert ours[("predcache_errors_total", (("kind", "client"),))] == 1
 
 

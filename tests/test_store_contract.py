@@ -148,3 +148,31 @@ def test_locks_are_not_entries(store: Store) -> None:
     store.acquire_lock("k:lock", 30)
     assert store.stats().entries == 0
     assert store.get("k:lock") is None
+
+
+def test_entry_keys_and_purge(store: Store) -> None:
+    keys = ["v1:aaa:ETH/EUR:300", "v1:aaa:ETH/EUR:60", "v1:aaa:BTC/USD:300", "v1:old:ETH/EUR:300"]
+    for k in keys:
+        store.set(k, entry())
+    store.acquire_lock(keys[0] + ":lock", 30)
+    assert sorted(store.entry_keys()) == sorted(keys)  # locks are not entries
+    assert store.purge(lambda k: k.split(":")[2] == "ETH/EUR") == 3
+    assert store.entry_keys() == ["v1:aaa:BTC/USD:300"]
+    assert store.get("v1:aaa:ETH/EUR:300") is None
+    assert store.purge(lambda k: False) == 0
+
+
+@pytest.mark.parametrize("kind", ["disk", "redis"])
+def test_entry_keys_stay_in_their_namespace(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("redis_url") if kind == "redis" else None
+    plain = make_store(kind, tmp_path, redis_url=url)
+    other = make_store(kind, tmp_path, namespace="bench", redis_url=url)
+    plain.set("v1:a:ETH/EUR:300", entry())
+    other.set("v1:a:ETH/EUR:60", entry())
+    assert other.entry_keys() == ["v1:a:ETH/EUR:60"]
+    assert "v1:a:ETH/EUR:300" in plain.entry_keys()
+    assert "v1:a:ETH/EUR:60" not in plain.entry_keys()
+    other.close()
+    plain.close()

@@ -1,7 +1,8 @@
-"""``predcache cache stats`` and ``predcache cache clear``."""
+"""``predcache cache stats``, ``predcache cache clear`` and ``predcache cache purge``."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import typer
@@ -78,3 +79,63 @@ def clear(backend: str | None = _BACKEND, cache_dir: str | None = _CACHE_DIR) ->
         removed = store.clear()
         location = store.stats().location
     typer.echo(f"removed {plural(removed, 'entry')} from {config.display_path(location)}")
+
+
+@cache_app.command("purge")
+def purge_command(
+    pair: str | None = typer.Option(None, "--pair", help="Only this pair's entries."),
+    horizon: str | None = typer.Option(None, "--horizon", help="Only this horizon (e.g. 5m)."),
+    model_version: str | None = typer.Option(
+        None, "--model-version", help="Only entries of this model version."
+    ),
+    stale_versions: bool = typer.Option(
+        False,
+        "--stale-versions",
+        help="Only entries of model versions that are no longer current (retrained pairs).",
+    ),
+    backend: str | None = _BACKEND,
+    cache_dir: str | None = _CACHE_DIR,
+    models_dir: str | None = options.MODELS_DIR,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Remove selected predictions (a pair, a horizon, a model version); prints how many."""
+    from predcache.durations import parse_horizon
+    from predcache.errors import BadInputError
+    from predcache.pairs import parse_pair
+    from predcache.purge import purge, selector
+
+    if model_version is not None and stale_versions:
+        raise BadInputError("--model-version and --stale-versions exclude each other")
+    if pair is None and horizon is None and model_version is None and not stale_versions:
+        raise BadInputError(
+            "say what to purge: --pair, --horizon, --model-version or --stale-versions "
+            "(`predcache cache clear` removes everything)"
+        )
+    pair_c = None if pair is None else parse_pair(pair)
+    horizon_s = None if horizon is None else parse_horizon(horizon)
+    spec = config.backend_spec(backend)
+    with open_store(spec, cache_dir=cache_dir) as store:
+        current = _current_versions(store.entry_keys(), models_dir) if stale_versions else None
+        match = selector(
+            pair=pair_c, horizon_s=horizon_s, model_version=model_version, current_versions=current
+        )
+        removed = purge(store, match)
+        location = store.stats().location
+    if as_json:
+        print_json({"removed": removed, "location": location})
+        return
+    typer.echo(f"removed {plural(removed, 'entry')} from {config.display_path(location)}")
+
+
+def _current_versions(keys: list[str], models_dir: str | None) -> dict[str, str]:
+    """pair -> the version of its model file now, for the pairs in ``keys`` that have one."""
+    from predcache.errors import ModelError
+    from predcache.keys import parse_key
+    from predcache.registry import ModelRegistry
+
+    registry = ModelRegistry(config.models_dir(models_dir), auto_train=False)
+    current: dict[str, str] = {}
+    for pair in {parsed[1] for parsed in map(parse_key, keys) if parsed is not None}:
+        with contextlib.suppress(ModelError):  # no model any more: all its entries are stale
+            current[pair] = registry.version(pair)
+    return current

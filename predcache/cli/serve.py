@@ -57,6 +57,23 @@ def serve(
     ),
     model: str | None = options.MODEL,
     model_version: str | None = options.MODEL_VERSION,
+    allow_purge: bool = typer.Option(
+        False,
+        "--allow-purge",
+        help="Allow DELETE /predict?pair=P (and &horizon=H) to remove stored predictions.",
+    ),
+    stale_if_error: str = typer.Option(
+        "0",
+        "--stale-if-error",
+        help="If the model fails, serve an entry expired up to this long ago (RFC 5861; 0 = off).",
+    ),
+    model_fail_rate: float = typer.Option(
+        0.0,
+        "--model-fail-rate",
+        min=0.0,
+        max=1.0,
+        help="Simulated: this fraction of model calls fail (0 to 1), to rehearse failures.",
+    ),
 ) -> None:
     """Serve predictions over HTTP: POST/GET /predict, /health, /metrics, docs at /docs."""
     import uvicorn
@@ -76,6 +93,9 @@ def serve(
         refresh_ahead=refresh_ahead,
         model=model,
         model_version=model_version,
+        allow_purge=allow_purge,
+        stale_if_error_s=parse_duration(stale_if_error, name="stale-if-error"),
+        model_fail_rate=model_fail_rate,
     )
     if not host.strip():
         raise BadInputError("bad host: empty (use 127.0.0.1 for this machine only)")
@@ -147,10 +167,11 @@ def _announce(s: ServeSettings) -> None:
         backend = redact_url(backend)
     delay = format_duration(s.model_delay_s)
     model = f"model {s.model} ({s.model_version}), " if s.model else ""
+    failing = f", simulated model failures {s.model_fail_rate:.0%}" if s.model_fail_rate else ""
     _notice(
         f"http://{s.host}:{s.port}  {model}cache {cache}, backend {backend}, workers {s.workers}, "
-        f"refresh-ahead {'on' if s.refresh_ahead else 'off'}, simulated model delay {delay}; "
-        "API docs at /docs"
+        f"refresh-ahead {'on' if s.refresh_ahead else 'off'}, simulated model delay {delay}"
+        f"{failing}; API docs at /docs"
     )
     if s.host not in LOOPBACK:
         _notice(f"binding to {s.host}: reachable from other machines")

@@ -1,155 +1,49 @@
-"""The FastAPI app over the predictor: ``create_app(settings)``.
+"""The served ASGI app: ``create_app(settings)``.
 
-Design notes (why the route looks the way it does):
+``/predict`` is answered by a bare ASGI endpoint before any framework code runs
+(:class:`~predcache.server.endpoint.Dispatch`); the FastAPI app serves everything else:
+``/health`` (liveness), ``/ready`` (readiness: the backend answers), ``/metrics``, ``/docs``
+and ``/openapi.json``. There is one handler per route, and the OpenAPI document describes
+``/predict`` from pydantic models (:mod:`predcache.server.openapi`).
 
-- **Off the event loop.** Every predictor call that may compute runs in a worker thread
-  (anyio, with its own large limiter), so a 1 s model call on one key never delays hits on
-  other keys, and the threads that wait on a key's single-flight lock cannot starve the pool.
-  A hit on the memory or disk backend (a ~10 us read) is served on the loop itself
-  (:meth:`Predictor.get_fresh`): the thread hop would cost more than the read.
-- **Single-flight is the predictor's**: concurrent misses on one key make one model call, in
-  this process (per-key locks) and across ``--workers`` processes (the store's lease lock).
-- **fastapi is imported at the top** of this module only: FastAPI reads the route signatures
-  at runtime, and nothing imports this module but ``predcache serve``.
-- **Lean hot path.** ``/predict`` is a bare ASGI endpoint (:mod:`predcache.server.endpoint`);
-  the body is read by hand with a size cap (before any parsing, chunked bodies included) and
-  parsed with orjson; no pydantic, no per-request logging; metrics are plain ints in one
-  process (:class:`~predcache.server.metrics.LocalMetrics`).
+Every error, the framework's own 404/405/422/500 included, is ``application/problem+json``
+(:mod:`predcache.server.errors`). fastapi is imported at the top of this module only: nothing
+imports it but ``predcache serve``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
-import anyio.to_thread
-import orjson
 from fastapi import FastAPI, Request, Response
-from starlette.routing import Route
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 
-from predcache.entry import Entry
-from predcache.errors import BadInputError
+from predcache.errors import PredcacheError
 from predcache.factory import build_predictor, select_models
-from predcache.predictor import HIT, Predictor
-from predcache.server.endpoint import ClientGoneError, Headers, PredictEndpoint, PredictRequest
-from predcache.server.errors import error_body, status_for
-from predcache.server.metrics import CountingModels, Metrics, make_metrics
-from predcache.server.protocol import (
-    cache_headers,
-    parse_cache_control,
-    parse_fields,
-    parse_json_body,
-    response_json,
-)
-from predcache.server.refresh import RefreshAhead
+from predcache.faults import FailingModels
+from predcache.server import openapi
+from predcache.server.endpoint import Dispatch, PredictEndpoint
+from predcache.server.errors import HTTP_CODES, PROBLEM_HEADERS, problem, problem_for
+from predcache.server.metrics import CountingModels, StateCollector, make_metrics
+from predcache.server.service import PredictService
 from predcache.server.settings import ServeSettings
 
-T = TypeVar("T")
-#: backends whose reads are fast enough to serve a hit on the event loop
-INLINE = ("memory", "disk")
 log = logging.getLogger("predcache.server")
+_PROBLEM = {k.decode(): v.decode() for k, v in PROBLEM_HEADERS}
 
 
-class PredictService:
-    """One process's predictor, metrics and refresh-ahead, shared by the routes."""
-
-    def __init__(self, settings: ServeSettings, predictor: Predictor, metrics: Metrics) -> None:
-        self.settings = settings
-        self.predictor = predictor
-        self.metrics = metrics
-        self.limiter: anyio.CapacityLimiter | None = None
-        self.refresher = (
-            RefreshAhead(
-                predictor,
-                self.run,
-                beta=settings.refresh_beta,
-                on_error=functools.partial(metrics.count_error, "refresh"),
-            )
-            if settings.refresh_ahead and settings.use_cache
-            else None
-        )
-        self._background: set[asyncio.Future[None]] = set()
-        store = predictor.store
-        #: serve hits on the event loop: a memory or disk read takes ~10 us, less than the hop
-        #: to a worker thread and back (~60 us); Redis is a network call and stays in threads
-        self.inline_hits = settings.use_cache and store is not None and store.name in INLINE
-        #: pairs whose model header is loaded: only for those is the hit path free of file
-        #: reads (the first request for a pair may even train its model, in a thread)
-        self._warm: set[str] = set()
-
-    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking call in a worker thread under this app's limiter."""
-        call = functools.partial(fn, *args, **kwargs)
-        return await anyio.to_thread.run_sync(call, limiter=self.limiter)
-
-    async def answer(self, request: PredictRequest) -> tuple[int, bytes, Headers]:
-        """Parse, serve through the predictor; (status, JSON body, caching headers)."""
-        started = time.perf_counter()
-        try:
-            if request.method == "POST":
-                pair, horizon_s = parse_json_body(await request.body())
-            else:
-                q = request.query()
-                pair, horizon_s = parse_fields(q.get("product_id", q.get("pair")), q.get("horizon"))
-            max_age_s, no_cache = parse_cache_control(request.cache_control)
-            served = None
-            if self.inline_hits and not no_cache and pair in self._warm:
-                served = self.predictor.get_fresh(pair, horizon_s, max_age_s=max_age_s)
-            if served is None:
-                served = await self.run(
-                    self.predictor.get_or_compute,
-                    pair,
-                    horizon_s,
-                    max_age_s=max_age_s,
-                    refresh=no_cache,
-                    use_cache=self.settings.use_cache,
-                )
-                self._warm.add(pair)
-        except ClientGoneError:
-            raise
-        except Exception as exc:
-            return self.fail(exc, started)
-        if served.cache == HIT and self.refresher is not None:
-            self._maybe_refresh(pair, horizon_s, served.entry)
-        limit = self.predictor.freshness_limit(max_age_s)
-        headers = cache_headers(served, limit, refreshed=no_cache)
-        self.metrics.served(served.cache, time.perf_counter() - started)
-        if served.detail == "backend-unavailable":  # answered (bypass), but count the failure
-            self.metrics.count_error("backend")
-        return 200, response_json(served), headers
-
-    def _maybe_refresh(self, pair: str, horizon_s: int, entry: Entry) -> None:
-        assert self.refresher is not None
-        work = self.refresher.maybe_start(pair, horizon_s, entry)
-        if work is not None:
-            task = asyncio.ensure_future(work)
-            self._background.add(task)  # keep a reference until it is done
-            task.add_done_callback(self._background.discard)
-
-    def fail(self, exc: Exception, started: float) -> tuple[int, bytes, Headers]:
-        """A JSON error for ``exc``; counted, and logged only when it was not planned."""
-        status = status_for(exc)
-        if isinstance(exc, BadInputError):
-            kind = "client"
-        elif status == 500:
-            kind = "internal"
-            log.error("internal error on /predict", exc_info=exc)
-        else:
-            kind = "model"
-        self.metrics.failed(kind, time.perf_counter() - started)
-        return status, orjson.dumps(error_body(exc)), []
+def problem_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
+    """A problem+json answer from the FastAPI side."""
+    return Response(body, status, headers={**(headers or {}), **_PROBLEM})
 
 
-def create_app(settings: ServeSettings) -> FastAPI:
-    """A FastAPI app serving predictions under ``settings`` (one per process)."""
-    from predcache.server import openapi, pages
-
+def create_app(settings: ServeSettings) -> Dispatch:
+    """The ASGI app serving predictions under ``settings`` (one per process)."""
     predictor = build_predictor(
         backend=settings.backend,
         cache_dir=settings.cache_dir,
@@ -160,8 +54,20 @@ def create_app(settings: ServeSettings) -> FastAPI:
         use_store=settings.use_cache,
     )
     metrics = make_metrics()
+    if settings.model_fail_rate > 0:  # simulated; counted as model calls all the same
+        predictor.models = FailingModels(predictor.models, settings.model_fail_rate)
     predictor.models = CountingModels(predictor.models, metrics.count_model_call)
     service = PredictService(settings, predictor, metrics)
+    app = build_fastapi(service)
+    return Dispatch(PredictEndpoint(service, settings.max_body_bytes), app)
+
+
+def build_fastapi(service: PredictService) -> FastAPI:
+    """The FastAPI app for every route but ``/predict``."""
+    from predcache.server import pages
+
+    settings, predictor, metrics = service.settings, service.predictor, service.metrics
+    store = predictor.store
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -169,8 +75,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         try:
             yield
         finally:
-            if predictor.store is not None:
-                predictor.store.close()
+            if store is not None:
+                store.close()
 
     app = FastAPI(
         title="predcache",
@@ -181,61 +87,119 @@ def create_app(settings: ServeSettings) -> FastAPI:
         redoc_url=None,
     )
     app.state.service = service
-
-    @app.post(
-        "/predict",
-        responses=openapi.PREDICT_RESPONSES,
-        openapi_extra=openapi.POST_EXTRA,
-        summary="Predict a pair's price (the seed's request).",
-    )
-    async def predict_post(request: Request) -> Response:
-        return await documented(request)
+    _problem_handlers(app)
 
     @app.get(
-        "/predict",
-        responses=openapi.PREDICT_RESPONSES,
-        openapi_extra=openapi.GET_EXTRA,
-        summary="Predict a pair's price (query string).",
+        "/health",
+        operation_id="health",
+        response_model=openapi.Health,
+        summary="Liveness (the process answers) and the settings it serves with; HEAD too.",
     )
-    async def predict_get(request: Request) -> Response:
-        return await documented(request)
-
-    async def documented(request: Request) -> Response:
-        status, body, headers = await service.answer(
-            PredictRequest(request.scope, request.receive, settings.max_body_bytes)
-        )
-        plain = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}
-        return Response(body, status, headers=plain, media_type="application/json")
-
-    # The two routes above document /predict (OpenAPI, /docs); requests reach the same handler
-    # through this plain Starlette route to a bare ASGI endpoint, matched first, which skips
-    # FastAPI's per-request dependency solving and Starlette's Request/Response objects (the
-    # handler parses the request itself anyway). Other methods still get a 405.
-    endpoint = PredictEndpoint(service, settings.max_body_bytes)
-    app.router.routes.insert(
-        0, Route("/predict", endpoint, methods=["GET", "POST"], include_in_schema=False)
-    )
-
-    @app.get("/health", summary="Liveness and the settings this process serves with.")
     async def health() -> dict[str, Any]:
         return {
             "status": "ok",
             "cache": settings.use_cache,
-            "backend": None if predictor.store is None else predictor.store.name,
+            "backend": None if store is None else store.name,
             "ttl_s": settings.ttl_s,
             "simulated_model_delay_s": settings.model_delay_s,
             "refresh_ahead": service.refresher is not None,
         }
 
-    @app.get("/metrics", summary="Prometheus metrics (summed over workers).")
-    async def prometheus() -> Response:
-        body, content_type = metrics.render()
-        return Response(body, headers={"content-type": content_type})
+    @app.get(
+        "/ready",
+        operation_id="ready",
+        response_model=openapi.Ready,
+        responses={503: openapi.problem_response("The cache backend cannot be reached.")},
+        summary="Readiness: 200 when this process can answer from its backend, else 503.",
+    )
+    async def ready() -> Any:
+        reason = await service.run(_unready_reason, store)
+        if reason is not None:
+            return problem_response(503, problem(503, "not_ready", reason))
+        return {"status": "ready", "backend": None if store is None else store.name}
 
     pages.add_pages(app, settings, predictor)
+
+    @app.get(
+        "/metrics",
+        operation_id="metrics",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "Prometheus text, or OpenMetrics when Accept asks for it.",
+                "content": {
+                    "text/plain": {"schema": {"type": "string"}},
+                    "application/openmetrics-text": {"schema": {"type": "string"}},
+                },
+            }
+        },
+        summary="Prometheus metrics (summed over workers).",
+    )
+    async def prometheus(request: Request) -> Response:
+        entries = None if store is None else await service.run(_entries, store)
+        state = StateCollector(lambda: getattr(store, "state", None), entries)
+        body, content_type = metrics.render(request.headers.get("accept", ""), state)
+        return Response(body, headers={"content-type": content_type, "vary": "Accept"})
+
+    generate = app.openapi
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi.complete(generate())
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]
     return app
 
 
-def app_from_env() -> FastAPI:
+def _unready_reason(store: Any) -> str | None:
+    """Why this process cannot answer from its backend now, or ``None``.
+
+    A probe read through the circuit breaker: while it is open this fails at once, and after
+    its retry-after the probe is the call that closes it again when the backend is back.
+    """
+    if store is None:
+        return None
+    try:
+        store.get("predcache-ready-probe")
+    except PredcacheError as exc:
+        return str(exc)
+    return None
+
+
+def _entries(store: Any) -> int | None:
+    try:
+        return int(store.stats().entries)
+    except PredcacheError:
+        return None
+
+
+def _problem_handlers(app: FastAPI) -> None:
+    """The framework's own errors in the one problem+json shape."""
+
+    async def http_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        status = exc.status_code
+        body = problem(status, HTTP_CODES.get(status, "http_error"), str(exc.detail))
+        return problem_response(status, body, dict(exc.headers or {}))
+
+    async def invalid(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        detail = f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request"
+        return problem_response(422, problem(422, "bad_request", detail))
+
+    async def internal(_request: Request, exc: Exception) -> Response:
+        log.error("internal error", exc_info=exc)
+        status, body = problem_for(exc)
+        return problem_response(status, body)
+
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(Exception, internal)
+
+
+def app_from_env() -> Dispatch:
     """The uvicorn factory for ``--workers N``: settings come from the parent's environment."""
     return create_app(ServeSettings.from_env())

@@ -7,6 +7,12 @@ and ``/metrics`` sums them, so a scrape that lands on any worker sees the whole 
 
 Model calls are counted where they happen, by wrapping the model source the predictor calls:
 that is exact for misses, bypasses, failed calls and background refreshes alike.
+
+Gauges read at scrape time (:class:`StateCollector`): requests in flight, the backend circuit
+breaker's state, entries in the store. With one process the registry also carries
+prometheus_client's process, platform and GC collectors (they describe one process, so with
+``--workers N`` they are left out rather than shown for whichever worker answered). A scrape
+whose ``Accept`` names ``application/openmetrics-text`` gets the OpenMetrics exposition.
 """
 
 from __future__ import annotations
@@ -29,13 +35,18 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (
     0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
-OUTCOMES = ("hit", "miss", "bypass", "error")
+#: "stale": an expired entry served on purpose (max-stale, stale-if-error); "head": a HEAD
+#: request with no acceptable entry (answered with headers only, nothing computed)
+OUTCOMES = ("hit", "miss", "bypass", "stale", "head", "error")
 #: "backend": a request answered without the cache because the cache backend failed
 ERROR_KINDS = ("client", "model", "internal", "refresh", "backend")
 REQUESTS_DOC = "Prediction requests."
 HITS_DOC = "Served from a fresh entry."
 MISSES_DOC = "Computed and stored on a miss."
 BYPASSES_DOC = "Computed without the cache."
+STALE_DOC = "Served from an expired entry on purpose (max-stale, stale-if-error)."
+INFLIGHT_DOC = "Prediction requests being answered now."
+OPENMETRICS = "application/openmetrics-text"
 MODEL_CALLS_DOC = "Model calls (misses, bypasses, refreshes)."
 ERRORS_DOC = "Failed requests and refreshes, by kind."
 LATENCY_NAME = "predcache_request_duration_seconds"
@@ -52,11 +63,23 @@ def make_metrics() -> Metrics:
     return SharedMetrics() if multiprocess_enabled() else LocalMetrics()
 
 
+class Collector(Protocol):
+    """prometheus_client's collector interface."""
+
+    def collect(self) -> Iterator[Metric]: ...
+
+
 class Metrics(Protocol):
     """What the server counts. ``served`` and ``failed`` run on the event loop only."""
 
+    def started(self) -> None:
+        """A prediction request began (for the in-flight gauge)."""
+
+    def finished(self) -> None:
+        """A prediction request ended, answered or not."""
+
     def served(self, cache: str, seconds: float) -> None:
-        """Count one answered prediction request (``cache`` in hit, miss, bypass)."""
+        """Count one answered prediction request (``cache`` in :data:`OUTCOMES`)."""
 
     def failed(self, kind: str, seconds: float) -> None:
         """Count one failed prediction request (``kind`` in :data:`ERROR_KINDS`)."""
@@ -67,8 +90,9 @@ class Metrics(Protocol):
     def count_model_call(self) -> None:
         """Count one model call (from any thread)."""
 
-    def render(self) -> tuple[bytes, str]:
-        """The exposition text and its content type."""
+    def render(self, accept: str = "", extra: Collector | None = None) -> tuple[bytes, str]:
+        """The exposition (OpenMetrics when ``accept`` asks) and its content type; ``extra`` is
+        a collector of scrape-time gauges."""
 
 
 class LocalMetrics:
@@ -85,7 +109,8 @@ class LocalMetrics:
         from prometheus_client import CollectorRegistry
 
         self.requests = 0
-        self.outcomes = dict.fromkeys(OUTCOMES[:3], 0)
+        self.inflight = 0
+        self.outcomes = dict.fromkeys(OUTCOMES[:-1], 0)
         self.errors = dict.fromkeys(ERROR_KINDS, 0)
         self.model_calls = 0
         #: per outcome, one count per bucket plus the +Inf bucket (not cumulative)
@@ -94,6 +119,13 @@ class LocalMetrics:
         self._lock = threading.Lock()
         self.registry = CollectorRegistry()
         self.registry.register(self)
+        _add_process_collectors(self.registry)
+
+    def started(self) -> None:
+        self.inflight += 1
+
+    def finished(self) -> None:
+        self.inflight -= 1
 
     def served(self, cache: str, seconds: float) -> None:
         self.requests += 1
@@ -125,6 +157,7 @@ class LocalMetrics:
             ("predcache_cache_hits", HITS_DOC, self.outcomes["hit"]),
             ("predcache_cache_misses", MISSES_DOC, self.outcomes["miss"]),
             ("predcache_cache_bypasses", BYPASSES_DOC, self.outcomes["bypass"]),
+            ("predcache_cache_stale", STALE_DOC, self.outcomes["stale"]),
             ("predcache_model_calls", MODEL_CALLS_DOC, self.model_calls),
         ):
             yield CounterMetricFamily(name, doc, value=value)
@@ -140,11 +173,12 @@ class LocalMetrics:
                 [outcome], list(zip(bounds, cumulative, strict=True)), self.sums[outcome]
             )
         yield latency
+        from prometheus_client.core import GaugeMetricFamily
 
-    def render(self) -> tuple[bytes, str]:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        yield GaugeMetricFamily("predcache_inflight_requests", INFLIGHT_DOC, value=self.inflight)
 
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+    def render(self, accept: str = "", extra: Collector | None = None) -> tuple[bytes, str]:
+        return _expose(self.registry, accept, extra)
 
 
 class SharedMetrics:
@@ -156,7 +190,7 @@ class SharedMetrics:
     """
 
     def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry: CollectorRegistry = CollectorRegistry()
         reg = self.registry
@@ -164,6 +198,10 @@ class SharedMetrics:
         self.hits = Counter("predcache_cache_hits", HITS_DOC, registry=reg)
         self.misses = Counter("predcache_cache_misses", MISSES_DOC, registry=reg)
         self.bypasses = Counter("predcache_cache_bypasses", BYPASSES_DOC, registry=reg)
+        self.stale = Counter("predcache_cache_stale", STALE_DOC, registry=reg)
+        self.inflight = Gauge(
+            "predcache_inflight_requests", INFLIGHT_DOC, registry=reg, multiprocess_mode="livesum"
+        )
         self.model_calls = Counter("predcache_model_calls", MODEL_CALLS_DOC, registry=reg)
         errors = Counter("predcache_errors", ERRORS_DOC, ["kind"], registry=reg)
         self.errors = {kind: errors.labels(kind=kind) for kind in ERROR_KINDS}
@@ -171,11 +209,24 @@ class SharedMetrics:
             LATENCY_NAME, LATENCY_DOC, ["cache"], buckets=LATENCY_BUCKETS, registry=reg
         )
         self.latency = {outcome: latency.labels(cache=outcome) for outcome in OUTCOMES}
-        self._outcome = {"hit": self.hits, "miss": self.misses, "bypass": self.bypasses}
+        self._outcome = {
+            "hit": self.hits,
+            "miss": self.misses,
+            "bypass": self.bypasses,
+            "stale": self.stale,
+        }
+
+    def started(self) -> None:
+        self.inflight.inc()
+
+    def finished(self) -> None:
+        self.inflight.dec()
 
     def served(self, cache: str, seconds: float) -> None:
         self.requests.inc()
-        self._outcome[cache].inc()
+        counter = self._outcome.get(cache)
+        if counter is not None:
+            counter.inc()
         self.latency[cache].observe(seconds)
 
     def failed(self, kind: str, seconds: float) -> None:
@@ -189,17 +240,83 @@ class SharedMetrics:
     def count_model_call(self) -> None:
         self.model_calls.inc()
 
-    def render(self) -> tuple[bytes, str]:
+    def render(self, accept: str = "", extra: Collector | None = None) -> tuple[bytes, str]:
         """Summed over workers when there are some (else this process's registry)."""
-        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+        from prometheus_client import CollectorRegistry
 
         if multiprocess_enabled():
             from prometheus_client import multiprocess
 
             merged = CollectorRegistry()
             multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
-            return generate_latest(merged), CONTENT_TYPE_LATEST
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+            return _expose(merged, accept, extra)
+        return _expose(self.registry, accept, extra)
+
+
+def _add_process_collectors(registry: CollectorRegistry) -> None:
+    """prometheus_client's process (CPU, memory, fds), platform and GC collectors."""
+    from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
+
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(collector)
+
+
+def _expose(registry: CollectorRegistry, accept: str, extra: Collector | None) -> tuple[bytes, str]:
+    """Render ``registry`` (plus ``extra``'s families) as Prometheus text or OpenMetrics."""
+    if extra is not None:
+        from prometheus_client import CollectorRegistry
+
+        combined = CollectorRegistry()
+        combined.register(_Chain(registry, extra))
+        registry = combined
+    if OPENMETRICS in accept:
+        from prometheus_client.openmetrics import exposition
+
+        text = exposition.generate_latest(registry)  # type: ignore[no-untyped-call]
+        return text, exposition.CONTENT_TYPE_LATEST
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class _Chain:
+    """One collector yielding a registry's families, then another collector's."""
+
+    def __init__(self, registry: CollectorRegistry, extra: Collector) -> None:
+        self.registry = registry
+        self.extra = extra
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.registry.collect()
+        yield from self.extra.collect()
+
+
+class StateCollector:
+    """Scrape-time gauges of the server's state: breaker and stored entries."""
+
+    def __init__(self, breaker_state: Callable[[], str | None], entries: int | None) -> None:
+        self.breaker_state = breaker_state
+        self.entries = entries
+
+    def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        state = self.breaker_state()
+        if state is not None:
+            breaker = GaugeMetricFamily(
+                "predcache_breaker_state",
+                "The cache backend's circuit breaker: 1 for the state it is in.",
+                labels=["state"],
+            )
+            for name in ("closed", "open", "half-open"):
+                breaker.add_metric([name], 1 if state == name else 0)
+            yield breaker
+        if self.entries is not None:
+            yield GaugeMetricFamily(
+                "predcache_cache_entries",
+                "Entries in the cache backend (the whole store, seen from this process).",
+                value=self.entries,
+            )
 
 
 class CountingModels:

@@ -6,9 +6,9 @@ Kept apart from the app so the rules can be read (and tested) in one place, and 
 - a request names a pair as ``product_id`` (the seed's field) or ``pair``, and an optional
   ``horizon`` (``"5m"`` or seconds; default 5m); unknown fields are ignored, as the seed's
   clients may send more;
-- ``Cache-Control: max-age=N`` tightens freshness for the request, ``no-cache`` forces a
-  recompute (RFC 9111 section 5.2.1);
-- ``Cache-Status`` (RFC 9211) says what the cache did, ``Age`` (RFC 9111) how old a hit is.
+- request directives are parsed in :mod:`predcache.server.directives`;
+- ``Cache-Status`` (RFC 9211) says what the cache did, ``Age`` (RFC 9111) how old an answer
+  from the store is, ``Cache-Control`` how long it stays fresh, ``ETag`` which entry it is.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from predcache.config import DEFAULT_HORIZON_S
 from predcache.durations import parse_horizon
 from predcache.errors import BadDurationError, BadPairError
 from predcache.pairs import parse_pair
-from predcache.predictor import BYPASS, HIT, Served
+from predcache.predictor import BYPASS, HIT, MISS, Served
 from predcache.server.errors import BadBodyError
 from predcache.timestamps import iso_utc
 
-CACHE_NAME = "predcache"
+Headers = list[tuple[bytes, bytes]]
 EXAMPLE = '{"product_id": "ETH/EUR", "horizon": "5m"}'
 
 
@@ -63,41 +63,78 @@ def _kind(value: object) -> str:
     return names.get(type(value), "object")
 
 
-def parse_cache_control(header: str | None) -> tuple[float | None, bool]:
-    """(max_age_s, no_cache) from a request's ``Cache-Control``; invalid directives are ignored.
+def etag(served: Served) -> bytes:
+    """A weak validator (RFC 9110 section 8.8.3) for the entry behind an answer: its key and
+    creation instant. Weak because ``age_s`` in the body changes while the prediction does not."""
+    created_ms = int(float(served.entry["created_at"]) * 1000)
+    return b'W/"%s@%d"' % (served.key.encode(), created_ms)
 
-    ``max-age=0`` also forces a recompute: no entry is younger than zero seconds.
+
+def etag_matches(if_none_match: bytes, tag: bytes) -> bool:
+    """``If-None-Match`` by weak comparison (RFC 9110 section 13.1.2): ``*`` or a listed tag."""
+    if if_none_match.strip() == b"*":
+        return True
+    opaque = tag.removeprefix(b"W/")
+    return any(t.strip().removeprefix(b"W/") == opaque for t in if_none_match.split(b","))
+
+
+def response_headers(served: Served, ttl_s: float, forced: bool, client_no_store: bool) -> Headers:
+    """The caching headers of one answer; the one place that maps an outcome to headers.
+
+    - ``Cache-Status`` (RFC 9211): ``hit; ttl=<remaining>`` (``detail=coalesced`` when another
+      process computed it); a stale answer is ``hit`` with a negative ``ttl`` and
+      ``detail=max-stale``, or ``fwd=stale; detail=stale-if-error`` when the model failed;
+      ``fwd=miss; stored`` or, when the client forced it, ``fwd=request; stored``; a bypass is
+      ``fwd=bypass`` (server without cache, backend down) or ``fwd=request`` (``no-store``).
+    - ``Cache-Control``: ``max-age=<remaining freshness>`` (0 when stale), ``no-store`` on a
+      bypass; ``Age`` on answers from the store; ``ETag`` on everything that was stored.
     """
-    if not header:
-        return None, False
-    max_age: float | None = None
-    no_cache = False
-    for part in header.lower().split(","):
-        name, _, value = part.strip().partition("=")
-        if name == "no-cache":
-            no_cache = True
-        elif name == "max-age" and value.strip().strip('"').isdigit():
-            max_age = float(value.strip().strip('"'))
-    return max_age, no_cache
-
-
-def cache_headers(served: Served, limit_s: float, refreshed: bool) -> list[tuple[bytes, bytes]]:
-    """``Cache-Status`` (RFC 9211) and, on a hit, ``Age`` (RFC 9111), as ASGI header pairs.
-
-    ``limit_s`` is the freshness bound this request was served under (TTL or its max-age).
-    """
-    if served.cache == HIT:
-        status = f"{CACHE_NAME}; hit; ttl={max(0, int(limit_s - served.age_s))}"
+    cache = served.cache
+    if cache == BYPASS:
+        if client_no_store:
+            status = b"predcache; fwd=request"
+        elif served.detail:
+            status = b"predcache; fwd=bypass; detail=" + served.detail.encode()
+        else:
+            status = b"predcache; fwd=bypass"
+        return [(b"cache-status", status), (b"cache-control", b"no-store")]
+    left = int(ttl_s - served.age_s)
+    if cache == MISS:
+        status = _FORCED if forced else _MISSED
+        return [
+            (b"cache-status", status),
+            (b"cache-control", b"max-age=%d" % max(0, left)),
+            (b"etag", etag(served)),
+        ]
+    if cache == HIT:
+        status = b"predcache; hit; ttl=%d" % left
         if served.detail:
-            status += f"; detail={served.detail}"
-        return [(b"cache-status", status.encode()), (b"age", b"%d" % int(served.age_s))]
-    if served.cache == BYPASS:
-        status = f"{CACHE_NAME}; fwd=bypass"
-        if served.detail:
-            status += f"; detail={served.detail}"
-        return [(b"cache-status", status.encode())]
-    fwd = "request" if refreshed else "miss"
-    return [(b"cache-status", f"{CACHE_NAME}; fwd={fwd}; stored".encode())]
+            status += b"; detail=" + served.detail.encode()
+        control = b"max-age=%d" % left
+    else:  # STALE
+        if served.detail == "stale-if-error":
+            status = b"predcache; fwd=stale; ttl=%d; detail=stale-if-error" % left
+        else:
+            status = b"predcache; hit; ttl=%d; detail=%s" % (left, (served.detail or "").encode())
+        control = b"max-age=0"
+    return [
+        (b"cache-status", status),
+        (b"cache-control", control),
+        (b"age", b"%d" % served.age_s),
+        (b"etag", etag(served)),
+    ]
+
+
+def head_miss_headers(forced: bool) -> Headers:
+    """``HEAD /predict`` without an acceptable entry: what a miss would say, nothing computed."""
+    return [
+        (b"cache-status", b"predcache; fwd=request" if forced else b"predcache; fwd=miss"),
+        (b"cache-control", b"no-store"),
+    ]
+
+
+_MISSED = b"predcache; fwd=miss; stored"
+_FORCED = b"predcache; fwd=request; stored"
 
 
 @functools.lru_cache(maxsize=4096)

@@ -42,6 +42,12 @@ class ServeSettings:
     refresh_beta: float = 1.0
     max_body_bytes: int = MAX_BODY_BYTES
     threads: int = DEFAULT_THREADS
+    #: ``DELETE /predict`` removes entries (it changes state, so it is off unless asked)
+    allow_purge: bool = False
+    #: serve an expired entry this long past expiry when the model fails (RFC 5861; 0 = off)
+    stale_if_error_s: float = 0.0
+    #: simulated: this fraction of model calls fail (to rehearse stale-if-error)
+    model_fail_rate: float = 0.0
 
     @property
     def use_cache(self) -> bool:

@@ -19,6 +19,7 @@ Contract (tested once for all backends in ``tests/test_store_contract.py``):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import NamedTuple
 
 from predcache.entry import Entry, decode_entry
@@ -78,6 +79,14 @@ class Store(ABC):
     @abstractmethod
     def stats(self) -> StoreStats: ...
 
+    @abstractmethod
+    def entry_keys(self) -> list[str]:
+        """This namespace's entry keys as the caller named them (no locks, no namespace prefix)."""
+
+    def purge(self, match: Callable[[str], bool]) -> int:
+        """Delete the entries whose key ``match`` accepts; how many went (targeted invalidation)."""
+        return sum(1 for key in self.entry_keys() if match(key) and self.delete(key))
+
     def acquire_lock(self, name: str, lease_s: float) -> str | None:
         """Try to take a cross-process lock with a lease; a token, or ``None`` if it is held.
 
@@ -124,6 +133,9 @@ class ProxyStore(Store):
 
     def clear(self) -> int:
         return self.inner.clear()
+
+    def entry_keys(self) -> list[str]:
+        return self.inner.entry_keys()
 
     def stats(self) -> StoreStats:
         return self.inner.stats()

@@ -128,6 +128,9 @@ class CircuitBreakerStore(ProxyStore):
     def delete(self, key: str) -> bool:
         return self._call(lambda: self.inner.delete(key))
 
+    def entry_keys(self) -> list[str]:
+        return self._call(self.inner.entry_keys)
+
     def acquire_lock(self, name: str, lease_s: float) -> str | None:
         return self._call(lambda: self.inner.acquire_lock(name, lease_s))
 

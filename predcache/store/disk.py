@@ -286,6 +286,10 @@ class DiskStore(Store):
             return int(self.cache.evict(self.namespace))
         return int(self.cache.clear())
 
+    def entry_keys(self) -> list[str]:
+        start = len(namespaced(self.namespace, ""))
+        return [str(key)[start:] for key, *_ in self._rows() if isinstance(key, str)]
+
     def _rows(self) -> list[tuple[Any, Any, int, str | None]]:
         """(key, value, mode, filename) for this namespace, read with SQL so nothing unpickles."""
         con = self.cache._sql  # diskcache's own (private) SQL helper; only SELECTs here

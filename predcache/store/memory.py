@@ -78,6 +78,11 @@ class MemoryStore(Store):
         prefix = namespaced(self.namespace, "")
         return [k for k in self._data if k.startswith(prefix)]
 
+    def entry_keys(self) -> list[str]:
+        start = len(namespaced(self.namespace, ""))
+        with self._lock:
+            return [k[start:] for k in self._own_keys()]
+
     def clear(self) -> int:
         with self._lock:
             keys = self._own_keys()

@@ -200,6 +200,12 @@ class RedisStore(Store):
             if not k.endswith(suffix):
                 yield k
 
+    def entry_keys(self) -> list[str]:
+        own = f"{self._prefix}:{{".encode()  # namespaced children (prefix:ns:{...}) are not own
+        with self._errors("scan"):
+            found = list(self._entry_keys())
+        return [k[len(own) : -1].decode() for k in found if k.startswith(own) and k.endswith(b"}")]
+
     def clear(self) -> int:
         removed = 0
         with self._errors("clear"):

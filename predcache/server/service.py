@@ -1,0 +1,239 @@
+"""One process's prediction service: what ``/predict`` does, apart from how it is reached.
+
+- **Off the event loop.** Every predictor call that may compute runs in a worker thread
+  (anyio, with its own large limiter), so a 1 s model call on one key never delays hits on
+  other keys, and the threads that wait on a key's single-flight lock cannot starve the pool.
+  A hit on the memory or disk backend (a ~10 us read) is served on the loop itself
+  (:meth:`Predictor.get_fresh`): the thread hop would cost more than the read.
+- **Request directives** (RFC 9111): ``no-store`` computes without the cache, ``no-cache`` and
+  ``max-age=0`` recompute, ``max-age``/``min-fresh``/``max-stale`` set which entry is
+  acceptable, ``only-if-cached`` and ``HEAD`` never call the model. ``If-None-Match`` that
+  matches the entry served is a 304.
+- **Lean hot path**: no pydantic, no per-request logging; metrics are plain ints in one
+  process (:class:`~predcache.server.metrics.LocalMetrics`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+import orjson
+
+from predcache.entry import Entry
+from predcache.errors import BadInputError, ComputeError, ModelError
+from predcache.predictor import BYPASS, HIT, Predictor, Served
+from predcache.purge import selector
+from predcache.server.directives import Directives
+from predcache.server.endpoint import ClientGoneError, Headers, PredictRequest
+from predcache.server.errors import (
+    PROBLEM_HEADERS,
+    NotCachedError,
+    PurgeDisabledError,
+    problem_for,
+)
+from predcache.server.metrics import Metrics
+from predcache.server.protocol import (
+    etag,
+    etag_matches,
+    head_miss_headers,
+    parse_fields,
+    parse_json_body,
+    response_headers,
+    response_json,
+)
+from predcache.server.refresh import RefreshAhead
+from predcache.server.settings import ServeSettings
+from predcache.server.stale import MAX_STALE, STALE_IF_ERROR, stale_entry
+
+T = TypeVar("T")
+#: backends whose reads are fast enough to serve a hit on the event loop
+INLINE = ("memory", "disk")
+log = logging.getLogger("predcache.server")
+
+
+class PredictService:
+    """One process's predictor, metrics and refresh-ahead, shared by the routes."""
+
+    def __init__(self, settings: ServeSettings, predictor: Predictor, metrics: Metrics) -> None:
+        self.settings = settings
+        self.predictor = predictor
+        self.metrics = metrics
+        self.limiter: anyio.CapacityLimiter | None = None
+        self.refresher = (
+            RefreshAhead(
+                predictor,
+                self.run,
+                beta=settings.refresh_beta,
+                on_error=functools.partial(metrics.count_error, "refresh"),
+            )
+            if settings.refresh_ahead and settings.use_cache
+            else None
+        )
+        self._background: set[asyncio.Future[None]] = set()
+        store = predictor.store
+        #: serve hits on the event loop: a memory or disk read takes ~10 us, less than the hop
+        #: to a worker thread and back (~60 us); Redis is a network call and stays in threads
+        self.inline_hits = settings.use_cache and store is not None and store.name in INLINE
+        #: pairs whose model header is loaded: only for those is the hit path free of file
+        #: reads (the first request for a pair may even train its model, in a thread)
+        self._warm: set[str] = set()
+        self.ttl_s = predictor.ttl_s
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking call in a worker thread under this app's limiter."""
+        call = functools.partial(fn, *args, **kwargs)
+        return await anyio.to_thread.run_sync(call, limiter=self.limiter)
+
+    async def answer(self, request: PredictRequest) -> tuple[int, bytes, Headers]:
+        """GET/POST/HEAD: (status, JSON body, headers)."""
+        self.metrics.started()
+        try:
+            return await self._answer(request)
+        finally:
+            self.metrics.finished()
+
+    async def _answer(self, request: PredictRequest) -> tuple[int, bytes, Headers]:
+        started = time.perf_counter()
+        try:
+            if request.method == "POST":
+                pair, horizon_s = parse_json_body(await request.body())
+            else:
+                q = request.query()
+                pair, horizon_s = parse_fields(q.get("product_id", q.get("pair")), q.get("horizon"))
+            d = request.directives()
+            served = await self._serve(request.method == "HEAD", pair, horizon_s, d)
+        except ClientGoneError:
+            raise
+        except Exception as exc:
+            return self.fail(exc, started)
+        if served is None:  # HEAD without an acceptable entry: nothing computed
+            self.metrics.served("head", time.perf_counter() - started)
+            return 200, b"", head_miss_headers(d.forced)
+        if served.cache == HIT and self.refresher is not None:
+            self._maybe_refresh(pair, horizon_s, served.entry)
+        headers = response_headers(served, self.ttl_s, d.forced, d.no_store)
+        self.metrics.served(served.cache, time.perf_counter() - started)
+        if served.detail is not None:
+            self._note(served)
+        inm = request.if_none_match
+        if inm is not None and served.cache != BYPASS and etag_matches(inm, etag(served)):
+            return 304, b"", headers
+        return 200, response_json(served), headers
+
+    async def _serve(self, head: bool, pair: str, horizon_s: int, d: Directives) -> Served | None:
+        """Through the predictor under the request's directives; ``None`` for a HEAD miss."""
+        predictor = self.predictor
+        if not self.settings.use_cache or d.no_store:
+            if head:
+                return None
+            return await self.run(predictor.get_or_compute, pair, horizon_s, use_cache=False)
+        lookup_only = head or d.only_if_cached
+        max_age: float | None = d.max_age
+        if d.min_fresh:  # at least N s of freshness left: no older than TTL - N
+            max_age = min(self.ttl_s - d.min_fresh, math.inf if max_age is None else max_age)
+        if not d.forced:
+            served = None
+            if self.inline_hits and pair in self._warm:
+                served = predictor.get_fresh(pair, horizon_s, max_age_s=max_age)
+            elif lookup_only or d.max_stale is not None:
+                served = await self.run(predictor.get_fresh, pair, horizon_s, max_age_s=max_age)
+            if served is None and d.max_stale is not None:
+                served = await self.run(
+                    stale_entry,
+                    predictor,
+                    pair,
+                    horizon_s,
+                    past_expiry_s=d.max_stale,
+                    max_age_s=max_age,
+                    detail=MAX_STALE,
+                )
+            if served is not None:
+                return served
+        if d.only_if_cached:
+            raise NotCachedError("only-if-cached: no acceptable prediction is stored for this key")
+        if head:
+            return None
+        try:
+            served = await self.run(
+                predictor.get_or_compute, pair, horizon_s, max_age_s=max_age, refresh=d.forced
+            )
+        except (ComputeError, ModelError):
+            stale = await self.run(
+                stale_entry,
+                predictor,
+                pair,
+                horizon_s,
+                past_expiry_s=self.settings.stale_if_error_s,
+                max_age_s=None,
+                detail=STALE_IF_ERROR,
+            )
+            if stale is None:
+                raise
+            served = stale
+        self._warm.add(pair)
+        return served
+
+    def _note(self, served: Served) -> None:
+        """Count and log the answers that say something went wrong underneath."""
+        if served.detail == "backend-unavailable":  # answered (bypass), but count the failure
+            self.metrics.count_error("backend")
+        elif served.detail == STALE_IF_ERROR:
+            self.metrics.count_error("model")
+            log.warning(
+                "model failed for %s; served the entry expired %.1fs ago (stale-if-error)",
+                served.key,
+                served.age_s - self.ttl_s,
+            )
+
+    async def purge(self, request: PredictRequest) -> tuple[int, bytes, Headers]:
+        """``DELETE /predict?pair=P[&horizon=H]``: remove that pair's entries (when allowed)."""
+        started = time.perf_counter()
+        try:
+            if not self.settings.allow_purge:
+                raise PurgeDisabledError(
+                    "purging is off: start the server with --allow-purge to allow DELETE /predict"
+                )
+            q = request.query()
+            raw_pair, raw_horizon = q.get("product_id", q.get("pair")), q.get("horizon")
+            pair, horizon_s = parse_fields(raw_pair, raw_horizon)
+            store = self.predictor.store
+            match = selector(pair=pair, horizon_s=None if raw_horizon is None else horizon_s)
+            purged = 0 if store is None else await self.run(store.purge, match)
+        except Exception as exc:
+            return self.fail(exc, started)
+        log.warning("purged %d entries for %s (DELETE /predict)", purged, pair)
+        body = {
+            "purged": purged,
+            "pair": pair,
+            "horizon_s": None if raw_horizon is None else horizon_s,
+        }
+        return 200, orjson.dumps(body), [(b"cache-control", b"no-store")]
+
+    def _maybe_refresh(self, pair: str, horizon_s: int, entry: Entry) -> None:
+        assert self.refresher is not None
+        work = self.refresher.maybe_start(pair, horizon_s, entry)
+        if work is not None:
+            task = asyncio.ensure_future(work)
+            self._background.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._background.discard)
+
+    def fail(self, exc: Exception, started: float) -> tuple[int, bytes, Headers]:
+        """A problem+json answer for ``exc``; counted, and logged only when it was not planned."""
+        status, body = problem_for(exc)
+        if isinstance(exc, BadInputError) or status in (403, 504):
+            kind = "client"
+        elif status == 500:
+            kind = "internal"
+            log.error("internal error on /predict", exc_info=exc)
+        else:
+            kind = "model"
+        self.metrics.failed(kind, time.perf_counter() - started)
+        return status, body, list(PROBLEM_HEADERS)
