@@ -53,11 +53,11 @@ class PredictRequest:
         "_cap",
         "_declared",
         "_pragma",
-        "_query",
         "_receive",
         "cache_control",
         "if_none_match",
         "method",
+        "query_string",
     )
 
     def __init__(self, scope: Scope, receive: Receive, cap: int) -> None:
@@ -80,7 +80,7 @@ class PredictRequest:
                 )
             elif name == b"pragma":
                 self._pragma = [value] if self._pragma is None else [*self._pragma, value]
-        self._query: bytes = scope["query_string"]
+        self.query_string: bytes = scope["query_string"]
         self._receive = receive
         self._cap = cap
 
@@ -92,7 +92,7 @@ class PredictRequest:
 
     def query(self) -> dict[str, str]:
         """The query string's fields (the last value of a repeated name, as Starlette does)."""
-        return dict(parse_qsl(self._query.decode("latin-1"), keep_blank_values=True))
+        return dict(parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True))
 
     async def body(self) -> bytes:
         """The body, refused with 413 as soon as it passes the cap (declared or streamed)."""

@@ -13,7 +13,6 @@ Kept apart from the app so the rules can be read (and tested) in one place, and 
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Any
 
@@ -61,13 +60,6 @@ def _kind(value: object) -> str:
     """A JSON type name for error messages (never the value: it may be large)."""
     names = {bool: "boolean", int: "number", float: "number", str: "string", list: "array"}
     return names.get(type(value), "object")
-
-
-def etag(served: Served) -> bytes:
-    """A weak validator (RFC 9110 section 8.8.3) for the entry behind an answer: its key and
-    creation instant. Weak because ``age_s`` in the body changes while the prediction does not."""
-    created_ms = int(float(served.entry["created_at"]) * 1000)
-    return b'W/"%s@%d"' % (served.key.encode(), created_ms)
 
 
 def etag_matches(if_none_match: bytes, tag: bytes) -> bool:
@@ -137,32 +129,54 @@ _MISSED = b"predcache; fwd=miss; stored"
 _FORCED = b"predcache; fwd=request; stored"
 
 
-@functools.lru_cache(maxsize=4096)
-def _stamps(created_at: float, as_of: float) -> tuple[str, int, str]:
-    """An entry's seed-style ``timestamp``, ``timestamp_sec`` and ISO ``as_of``.
+#: per stored entry, the parts of an answer that do not change between requests
+_RENDERED: dict[tuple[str, float, float], tuple[bytes, bytes]] = {}
+_RENDERED_MAX = 4096
 
-    Memoized: every hit on an entry formats the same two instants, and formatting through
-    ``time.strftime``/``datetime`` was a fifth of the route's own work. Keyed by value, so it
-    is right for any entry; bounded, so a long-running server does not grow.
+
+def _rendered(served: Served) -> tuple[bytes, bytes]:
+    """(JSON body up to ``"cache":"``, ETag) of the entry behind ``served``, built once.
+
+    Every hit on an entry formats the same fields, the same two instants and the same ETag;
+    only ``cache`` and ``age_s`` differ per answer. Keyed by the entry's key, creation time and
+    price, so it is right for any entry; cleared when full, so a long-running server does not
+    grow. Touched on the event loop only.
     """
-    text = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(created_at))
-    return text, int(created_at), iso_utc(as_of)
+    e = served.entry
+    created_at = float(e["created_at"])
+    memo_key = (served.key, created_at, float(e["predicted_price"]))
+    parts = _RENDERED.get(memo_key)
+    if parts is None:
+        fields: dict[str, Any] = {
+            "product_id": e["pair"],
+            "predicted_price": e["predicted_price"],
+            "timestamp": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(created_at)),
+            "timestamp_sec": int(created_at),
+            "horizon_s": e["horizon_s"],
+            "as_of": iso_utc(float(e["as_of"])),
+            "model_version": e["model_version"],
+        }
+        prefix = orjson.dumps(fields)[:-1] + b',"cache":"'
+        tag = b'W/"%s@%d"' % (served.key.encode(), int(created_at * 1000))
+        if len(_RENDERED) >= _RENDERED_MAX:
+            _RENDERED.clear()
+        parts = _RENDERED[memo_key] = (prefix, tag)
+    return parts
+
+
+def etag(served: Served) -> bytes:
+    """A weak validator (RFC 9110 section 8.8.3) for the entry behind an answer: its key and
+    creation instant. Weak because ``age_s`` in the body changes while the prediction does not."""
+    return _rendered(served)[1]
 
 
 def response_json(served: Served) -> bytes:
-    """The seed's fields (``product_id``, ``predicted_price``, ``timestamp``, ``timestamp_sec``)
-    plus how the prediction was served."""
-    e = served.entry
-    timestamp, timestamp_sec, as_of = _stamps(float(e["created_at"]), float(e["as_of"]))
-    body: dict[str, Any] = {
-        "product_id": e["pair"],
-        "predicted_price": e["predicted_price"],
-        "timestamp": timestamp,
-        "timestamp_sec": timestamp_sec,
-        "horizon_s": e["horizon_s"],
-        "as_of": as_of,
-        "model_version": e["model_version"],
-        "cache": served.cache,
-        "age_s": round(served.age_s, 3),
-    }
-    return orjson.dumps(body)
+    """The seed's fields (``product_id``, ``predicted_price``, ``timestamp``, ``timestamp_sec``),
+    then ``horizon_s``, ``as_of``, ``model_version``, and how it was served (``cache``,
+    ``age_s``): the bytes ``orjson.dumps`` gives for that object (a test compares them)."""
+    prefix = _rendered(served)[0]
+    return b'%s%s","age_s":%s}' % (
+        prefix,
+        served.cache.encode(),
+        orjson.dumps(round(served.age_s, 3)),
+    )

@@ -57,6 +57,9 @@ T = TypeVar("T")
 #: backends whose reads are fast enough to serve a hit on the event loop
 INLINE = ("memory", "disk")
 log = logging.getLogger("predcache.server")
+#: requests remembered as parsed: at most this many, of at most this many bytes each
+PARSED_MAX = 1024
+PARSED_MAX_BYTES = 512
 
 
 class PredictService:
@@ -86,6 +89,9 @@ class PredictService:
         #: reads (the first request for a pair may even train its model, in a thread)
         self._warm: set[str] = set()
         self.ttl_s = predictor.ttl_s
+        #: request bytes that parsed -> (pair, horizon_s); see :meth:`_fields`
+        self._bodies: dict[bytes, tuple[str, int]] = {}
+        self._queries: dict[bytes, tuple[str, int]] = {}
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking call in a worker thread under this app's limiter."""
@@ -103,11 +109,7 @@ class PredictService:
     async def _answer(self, request: PredictRequest) -> tuple[int, bytes, Headers]:
         started = time.perf_counter()
         try:
-            if request.method == "POST":
-                pair, horizon_s = parse_json_body(await request.body())
-            else:
-                q = request.query()
-                pair, horizon_s = parse_fields(q.get("product_id", q.get("pair")), q.get("horizon"))
+            pair, horizon_s = await self._fields(request)
             d = request.directives()
             served = await self._serve(request.method == "HEAD", pair, horizon_s, d)
         except ClientGoneError:
@@ -127,6 +129,28 @@ class PredictService:
         if inm is not None and served.cache != BYPASS and etag_matches(inm, etag(served)):
             return 304, b"", headers
         return 200, response_json(served), headers
+
+    async def _fields(self, request: PredictRequest) -> tuple[str, int]:
+        """(pair, horizon_s) of a request; the same bytes parse the same way, so they are
+        parsed once (bodies and query strings up to :data:`PARSED_MAX_BYTES`; errors never kept)."""
+        if request.method == "POST":
+            raw = await request.body()
+            memo = self._bodies
+        else:
+            raw = request.query_string
+            memo = self._queries
+        fields = memo.get(raw)
+        if fields is None:
+            if memo is self._bodies:
+                fields = parse_json_body(raw)
+            else:
+                q = request.query()
+                fields = parse_fields(q.get("product_id", q.get("pair")), q.get("horizon"))
+            if len(raw) <= PARSED_MAX_BYTES:
+                if len(memo) >= PARSED_MAX:
+                    memo.clear()
+                memo[raw] = fields
+        return fields
 
     async def _serve(self, head: bool, pair: str, horizon_s: int, d: Directives) -> Served | None:
         """Through the predictor under the request's directives; ``None`` for a HEAD miss."""

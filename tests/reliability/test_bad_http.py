@@ -47,7 +47,7 @@ def _declared_too_long(url: str) -> int:
     reply = raw.decode("latin-1")
     status_line, _, rest = reply.partition("\r\n")
     assert status_line.startswith("HTTP/1.1 413"), status_line
-    assert '"error":"body_too_large"' in rest.replace(" ", "")
+    assert '"code":"body_too_large"' in rest.replace(" ", "")
     return 413
 
 
@@ -82,7 +82,8 @@ CASES: list[tuple[str, str, str, bytes | None, dict[str, str]]] = [
     ("get bad horizon", "GET", "/predict?pair=ETH/EUR&horizon=1e999", None, {}),
     ("get encoded crlf", "GET", "/predict?pair=ETH%2FEUR%0D%0AX-Injected:%201", None, {}),
     ("get traversal", "GET", "/predict?pair=..%2F..%2Fetc%2Fpasswd", None, {}),
-    ("wrong method", "DELETE", "/predict", None, {}),
+    ("wrong method", "PUT", "/predict", None, {}),
+    ("purge not allowed", "DELETE", "/predict?pair=ETH/EUR", None, {}),
     ("unknown path", "GET", "/predict/../../etc/passwd", None, {}),
 ]
 
@@ -93,8 +94,9 @@ def test_bad_requests_get_4xx_json_and_server_stays_healthy(shared_server: Runni
         for name, method, path, body, headers in CASES:
             r = client.request(method, path, content=body, headers=headers)
             assert 400 <= r.status_code < 500, (name, r.status_code, r.text[:200])
-            assert r.headers["content-type"].startswith("application/json"), name
+            assert r.headers["content-type"] == "application/problem+json", name
             data = r.json()
+            assert data["status"] == r.status_code, name
             message = data.get("detail") if isinstance(data, dict) else None
             assert isinstance(message, str) and message, (name, data)
             assert "\n" not in message and "\r" not in message, name
