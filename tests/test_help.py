@@ -60,7 +60,16 @@ COMMANDS = _commands()
 
 def test_every_command_is_covered() -> None:
     names = {" ".join(p) for p, _ in COMMANDS}
-    assert names == {"bench", "cache clear", "cache stats", "predict", "report", "serve", "train"}
+    assert names == {
+        "bench",
+        "cache clear",
+        "cache purge",
+        "cache stats",
+        "predict",
+        "report",
+        "serve",
+        "train",
+    }
 
 
 @pytest.mark.parametrize("argv", [[]] + [p for p, _ in COMMANDS], ids=lambda p: " ".join(p))

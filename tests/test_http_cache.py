@@ -75,7 +75,7 @@ def test_max_stale_serves_an_expired_entry_and_min_fresh_refuses_an_old_one(
     stale = get(server, ("Cache-Control", "max-stale=60"))
     assert stale.status_code == 200 and stale.json()["cache"] == "stale"
     age = int(stale.headers["age"])
-    assert age in (100, 101)
+    assert 100 <= age < 130  # the server's own clock: as old as planted, plus test latency
     assert stale.headers["cache-status"] == f"predcache; hit; ttl={TTL_S - age}; detail=max-stale"
     assert stale.headers["cache-control"] == "max-age=0"
     assert get(server, ("Cache-Control", "max-stale=5")).json()["cache"] == "miss"  # too stale
@@ -188,7 +188,7 @@ def test_stale_if_error_serves_an_expired_entry_when_the_model_fails(
     r = get(rescued)
     assert r.status_code == 200 and r.json()["cache"] == "stale"
     age = int(r.headers["age"])
-    assert age in (120, 121)
+    assert 120 <= age < 150
     assert r.headers["cache-status"] == (
         f"predcache; fwd=stale; ttl={TTL_S - age}; detail=stale-if-error"
     )

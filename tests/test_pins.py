@@ -234,12 +234,14 @@ def test_server_age_ttl_and_max_age(clocked_server: str, fake_now: ManualClock) 
     assert _get(url) == ("predcache; fwd=miss; stored", None, 0.0)
     fake_now.advance(37.5)  # halves: exact in binary at this epoch, so ages are exact too
     assert _get(url) == ("predcache; hit; ttl=52", "37", 37.5)  # 90 - 37.5 = 52.5 s left
-    assert _get(url, "max-age=40") == ("predcache; hit; ttl=2", "37", 37.5)
+    # ttl= is the response's remaining freshness (RFC 9211), from the server's TTL: a request's
+    # max-age decides whether the entry is acceptable, not how long it stays fresh
+    assert _get(url, "max-age=40") == ("predcache; hit; ttl=52", "37", 37.5)
     assert _get(url, "max-age=200") == ("predcache; hit; ttl=52", "37", 37.5)
     fake_now.advance(42.5)  # the entry is 80 s old
     assert _get(url, "max-age=7") == ("predcache; fwd=miss; stored", None, 0.0)
     fake_now.advance(1.0)
-    assert _get(url, "max-age=0") == ("predcache; fwd=miss; stored", None, 0.0)
+    assert _get(url, "max-age=0") == ("predcache; fwd=request; stored", None, 0.0)  # forced
     fake_now.advance(89.5)
     assert _get(url) == ("predcache; hit; ttl=0", "89", 89.5)
     fake_now.advance(0.5)

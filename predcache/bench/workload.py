@@ -25,7 +25,13 @@ import numpy as np
 
 from predcache import config
 from predcache.durations import parse_horizon
-from predcache.errors import BadDataError, BadDurationError, BadInputError, BadPairError
+from predcache.errors import (
+    BadDataError,
+    BadDurationError,
+    BadHorizonError,
+    BadInputError,
+    BadPairError,
+)
 from predcache.pairs import parse_pair
 from predcache.timestamps import parse_timestamp
 
@@ -138,7 +144,7 @@ def load_trace(path: str | Path) -> Workload:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         times, key_index, keys = _read_trace_rows(reader)
-    except (ValueError, BadPairError, BadDurationError) as exc:
+    except (ValueError, BadPairError, BadDurationError, BadHorizonError) as exc:
         raise BadDataError(f"{name} line {reader.line_num}: {exc}") from None
     except csv.Error as exc:
         raise BadDataError(f"{name} line {reader.line_num}: malformed CSV ({exc})") from None

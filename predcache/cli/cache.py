@@ -83,10 +83,14 @@ def clear(backend: str | None = _BACKEND, cache_dir: str | None = _CACHE_DIR) ->
 
 @cache_app.command("purge")
 def purge_command(
-    pair: str | None = typer.Option(None, "--pair", help="Only this pair's entries."),
-    horizon: str | None = typer.Option(None, "--horizon", help="Only this horizon (e.g. 5m)."),
+    pair: str | None = typer.Option(
+        None, "--pair", help="Only this pair's entries. \\[default: every pair]"
+    ),
+    horizon: str | None = typer.Option(
+        None, "--horizon", help="Only this horizon (e.g. 5m). \\[default: every horizon]"
+    ),
     model_version: str | None = typer.Option(
-        None, "--model-version", help="Only entries of this model version."
+        None, "--model-version", help="Only entries of this model version. \\[default: any]"
     ),
     stale_versions: bool = typer.Option(
         False,

@@ -75,7 +75,8 @@ def serve(
         help="Simulated: this fraction of model calls fail (0 to 1), to rehearse failures.",
     ),
 ) -> None:
-    """Serve predictions over HTTP: POST/GET /predict, /health, /metrics, docs at /docs."""
+    """Serve predictions over HTTP: GET/POST/HEAD/DELETE /predict, /health, /ready, /metrics,
+    docs at /docs."""
     import uvicorn
 
     model, model_version = _plugin(model, model_version)
