@@ -19,14 +19,13 @@ import time
 from typing import Any
 
 from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from predcache import cached, market
 from predcache.errors import BadInputError
 from predcache.headers import set_cache_headers
 from predcache.pairs import parse_pair
-from predcache.server.errors import error_body
+from predcache.server.errors import problem_for
 
 #: simulated model time, as in the seed (1 s); set it to 0 in tests
 MODEL_DELAY_S = float(os.environ.get("EXAMPLE_MODEL_DELAY_S", "1"))
@@ -53,15 +52,12 @@ def predict_price(product_id: str) -> dict[str, Any]:
 
 
 @app.post("/predict", response_model=None)
-def predict(request: PredictRequest, response: Response) -> dict[str, Any] | JSONResponse:
+def predict(request: PredictRequest, response: Response) -> dict[str, Any] | Response:
     try:
         pair = parse_pair(request.product_id)
     except BadInputError as exc:  # RFC 9457 problem details, as predcache serve answers
-        body = error_body(exc)
-        problem = {"title": "bad input", "status": 422, "detail": body["detail"]}
-        return JSONResponse(
-            dict(problem, code=body["error"]), 422, media_type="application/problem+json"
-        )
+        status, body = problem_for(exc)
+        return Response(body, status, media_type="application/problem+json")
     result = predict_price.lookup(pair)
     set_cache_headers(response, result)
     value: dict[str, Any] = result.value

@@ -130,23 +130,23 @@ _FORCED = b"predcache; fwd=request; stored"
 
 
 #: per stored entry, the parts of an answer that do not change between requests
-_RENDERED: dict[tuple[str, float, float], tuple[bytes, bytes]] = {}
+_RENDERED: dict[tuple[str, float, float], bytes] = {}
 _RENDERED_MAX = 4096
 
 
-def _rendered(served: Served) -> tuple[bytes, bytes]:
-    """(JSON body up to ``"cache":"``, ETag) of the entry behind ``served``, built once.
+def _rendered(served: Served) -> bytes:
+    """The JSON body up to ``"cache":"`` of the entry behind ``served``, built once.
 
-    Every hit on an entry formats the same fields, the same two instants and the same ETag;
-    only ``cache`` and ``age_s`` differ per answer. Keyed by the entry's key, creation time and
+    Every hit on an entry formats the same fields and the same two instants; only ``cache``
+    and ``age_s`` differ per answer. Keyed by the entry's key, creation time and
     price, so it is right for any entry; cleared when full, so a long-running server does not
     grow. Touched on the event loop only.
     """
     e = served.entry
     created_at = float(e["created_at"])
     memo_key = (served.key, created_at, float(e["predicted_price"]))
-    parts = _RENDERED.get(memo_key)
-    if parts is None:
+    prefix = _RENDERED.get(memo_key)
+    if prefix is None:
         fields: dict[str, Any] = {
             "product_id": e["pair"],
             "predicted_price": e["predicted_price"],
@@ -157,24 +157,24 @@ def _rendered(served: Served) -> tuple[bytes, bytes]:
             "model_version": e["model_version"],
         }
         prefix = orjson.dumps(fields)[:-1] + b',"cache":"'
-        tag = b'W/"%s@%d"' % (served.key.encode(), int(created_at * 1000))
         if len(_RENDERED) >= _RENDERED_MAX:
             _RENDERED.clear()
-        parts = _RENDERED[memo_key] = (prefix, tag)
-    return parts
+        _RENDERED[memo_key] = prefix
+    return prefix
 
 
 def etag(served: Served) -> bytes:
     """A weak validator (RFC 9110 section 8.8.3) for the entry behind an answer: its key and
-    creation instant. Weak because ``age_s`` in the body changes while the prediction does not."""
-    return _rendered(served)[1]
+    creation instant. Weak because ``age_s`` in the body changes while the prediction does not.
+    Any entry has these (a Python API value has no prediction fields)."""
+    return b'W/"%s@%d"' % (served.key.encode(), int(float(served.entry["created_at"]) * 1000))
 
 
 def response_json(served: Served) -> bytes:
     """The seed's fields (``product_id``, ``predicted_price``, ``timestamp``, ``timestamp_sec``),
     then ``horizon_s``, ``as_of``, ``model_version``, and how it was served (``cache``,
     ``age_s``): the bytes ``orjson.dumps`` gives for that object (a test compares them)."""
-    prefix = _rendered(served)[0]
+    prefix = _rendered(served)
     return b'%s%s","age_s":%s}' % (
         prefix,
         served.cache.encode(),
