@@ -1,8 +1,9 @@
 """The wire format of ``/predict``, value by value: Cache-Control parsing, body validation and
 its exact messages, Cache-Status and Age, the response body (RFC 9111 / RFC 9211).
 
-Pure functions of :mod:`predcache.server.protocol`, called directly with hand-made inputs; the
-same figures through real uvicorn on a fake clock are in ``tests/test_pins.py``.
+Pure functions of :mod:`predcache.server.protocol` and :mod:`predcache.server.directives`,
+called directly with hand-made inputs; the same figures through real uvicorn on a fake clock
+are in ``tests/test_pins.py``, every directive in ``tests/test_directives.py``.
 """
 
 from __future__ import annotations
@@ -33,13 +34,14 @@ PAIR, HORIZON = "ETH/EUR", 300
         ("max-age=-1", (None, False)),
         ("max-age=1.5", (None, False)),
         ("max-age", (None, False)),
-        ("max-age=5, max-age=9", (9.0, False)),
+        ("max-age=5, max-age=9", (5.0, False)),  # the tightest wins (RFC 9111 4.2.1)
     ],
 )
 def test_parse_cache_control(header: str | None, parsed: tuple[float | None, bool]) -> None:
-    from predcache.server.protocol import parse_cache_control
+    from predcache.server.directives import parse_directives
 
-    assert parse_cache_control(header) == parsed
+    d = parse_directives([] if header is None else [header.encode()], [])
+    assert (d.max_age, d.no_cache) == parsed
 
 
 EXAMPLE = '{"product_id": "ETH/EUR", "horizon": "5m"}'
@@ -57,13 +59,13 @@ EXAMPLE = '{"product_id": "ETH/EUR", "horizon": "5m"}'
          "bad product_id: expected a string like ETH/EUR, got number"),
         (b'{"pair": ["ETH/EUR"]}', "BadPairError",
          "bad product_id: expected a string like ETH/EUR, got array"),
-        (b'{"pair": "ETH/EUR", "horizon": true}', "BadDurationError",
+        (b'{"pair": "ETH/EUR", "horizon": true}', "BadHorizonError",
          "bad horizon: expected e.g. 5m or 300, got boolean"),
-        (b'{"pair": "ETH/EUR", "horizon": {"m": 5}}', "BadDurationError",
+        (b'{"pair": "ETH/EUR", "horizon": {"m": 5}}', "BadHorizonError",
          "bad horizon: expected e.g. 5m or 300, got object"),
-        (b'{"pair": "ETH/EUR", "horizon": [5]}', "BadDurationError",
+        (b'{"pair": "ETH/EUR", "horizon": [5]}', "BadHorizonError",
          "bad horizon: expected e.g. 5m or 300, got array"),
-        (b'{"pair": "ETH/EUR", "horizon": "5 parsecs"}', "BadDurationError",
+        (b'{"pair": "ETH/EUR", "horizon": "5 parsecs"}', "BadHorizonError",
          "bad horizon: '5 parsecs' (expected e.g. 90, 90s, 1m30s, 2 min, 1h, 250ms)"),
     ],
 )  # fmt: skip
@@ -100,7 +102,8 @@ def _served(cache: str, age: float, detail: str | None = None) -> Served:
     ("served", "limit", "refreshed", "headers"),
     [
         (("hit", 37.5), 90, False, [("cache-status", "predcache; hit; ttl=52"), ("age", "37")]),
-        (("hit", 95.0), 90, False, [("cache-status", "predcache; hit; ttl=0"), ("age", "95")]),
+        (("stale", 95.0, "max-stale"), 90, False,
+         [("cache-status", "predcache; hit; ttl=-5; detail=max-stale"), ("age", "95")]),
         (("hit", 1.0, "coalesced"), 7, False,
          [("cache-status", "predcache; hit; ttl=6; detail=coalesced"), ("age", "1")]),
         (("miss", 0.0), 90, False, [("cache-status", "predcache; fwd=miss; stored")]),
@@ -116,10 +119,11 @@ def test_cache_headers(
     refreshed: bool,
     headers: list[tuple[str, str]],  # type: ignore[type-arg]
 ) -> None:
-    from predcache.server.protocol import cache_headers
+    from predcache.server.protocol import response_headers
 
-    got = cache_headers(_served(*served), limit, refreshed)
-    assert [(k.decode(), v.decode()) for k, v in got] == headers
+    got = response_headers(_served(*served), limit, refreshed, False)
+    shown = [(k.decode(), v.decode()) for k, v in got if k in (b"cache-status", b"age")]
+    assert shown == headers
 
 
 def test_response_json() -> None:

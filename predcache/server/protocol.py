@@ -20,7 +20,7 @@ import orjson
 
 from predcache.config import DEFAULT_HORIZON_S
 from predcache.durations import parse_horizon
-from predcache.errors import BadDurationError, BadPairError
+from predcache.errors import BadHorizonError, BadPairError
 from predcache.pairs import parse_pair
 from predcache.predictor import BYPASS, HIT, MISS, Served
 from predcache.server.errors import BadBodyError
@@ -52,7 +52,7 @@ def parse_fields(pair: object, horizon: object) -> tuple[str, int]:
     if horizon is None:
         return parse_pair(pair), DEFAULT_HORIZON_S
     if isinstance(horizon, bool) or not isinstance(horizon, str | int | float):
-        raise BadDurationError(f"bad horizon: expected e.g. 5m or 300, got {_kind(horizon)}")
+        raise BadHorizonError(f"bad horizon: expected e.g. 5m or 300, got {_kind(horizon)}")
     return parse_pair(pair), parse_horizon(horizon)
 
 
