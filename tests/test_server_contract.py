@@ -131,6 +131,7 @@ def test_openapi_validates_and_real_answers_match_it(
         ),
         ("/predict", "delete", "403"): lambda: httpx.delete(failing.predict_url, params=ETH),
         ("/predict", "delete", "422"): lambda: httpx.delete(good.predict_url, params=bad),
+        ("/", "get", "200"): lambda: httpx.get(f"{good.url}/"),
         ("/health", "get", "200"): lambda: httpx.get(f"{good.url}/health"),
         ("/ready", "get", "200"): lambda: httpx.get(f"{good.url}/ready"),
         ("/metrics", "get", "200"): lambda: httpx.get(f"{good.url}/metrics"),

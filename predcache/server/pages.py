@@ -72,6 +72,7 @@ def add_pages(app: FastAPI, settings: ServeSettings, predictor: Predictor) -> No
 
     @app.get(
         "/",
+        operation_id="front_page",
         summary="What this server is: cache settings, models, links (HTML or JSON by Accept).",
         responses={200: {"content": {"text/html": {}, "application/json": {}}}},
     )

@@ -145,7 +145,7 @@ class PredictService:
                 fields = parse_json_body(raw)
             else:
                 q = request.query()
-                fields = parse_fields(q.get("product_id", q.get("pair")), q.get("horizon"))
+                fields = parse_fields(q.get("product_id") or q.get("pair"), q.get("horizon"))
             if len(raw) <= PARSED_MAX_BYTES:
                 if len(memo) >= PARSED_MAX:
                     memo.clear()
@@ -226,7 +226,7 @@ class PredictService:
                     "purging is off: start the server with --allow-purge to allow DELETE /predict"
                 )
             q = request.query()
-            raw_pair, raw_horizon = q.get("product_id", q.get("pair")), q.get("horizon")
+            raw_pair, raw_horizon = q.get("product_id") or q.get("pair"), q.get("horizon")
             pair, horizon_s = parse_fields(raw_pair, raw_horizon)
             store = self.predictor.store
             match = selector(pair=pair, horizon_s=None if raw_horizon is None else horizon_s)
