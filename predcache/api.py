@@ -57,7 +57,8 @@ _pool_lock = threading.Lock()
 class CacheInfo(NamedTuple):
     """Counts since the cache was made: the predictor's own counters.
 
-    ``hits`` counts a caller that waited for another's computation too (single-flight).
+    A caller that waited for another's computation (single-flight) is ``collapsed``, not a
+    hit; ``stale`` counts answers served within stale-while-revalidate's grace.
     """
 
     hits: int
@@ -65,6 +66,8 @@ class CacheInfo(NamedTuple):
     bypasses: int
     model_calls: int
     errors: int
+    collapsed: int = 0
+    stale: int = 0
 
 
 class CachedResult(Generic[R]):
@@ -201,7 +204,9 @@ class Cache:
 
     def cache_info(self) -> CacheInfo:
         s = self.predictor.stats
-        return CacheInfo(s.hits, s.misses, s.bypasses, s.model_calls, s.errors)
+        return CacheInfo(
+            s.hits, s.misses, s.bypasses, s.model_calls, s.errors, s.collapsed, s.stale
+        )
 
     def close(self) -> None:
         self.store.close()

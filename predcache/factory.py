@@ -12,6 +12,7 @@ from predcache.clock import Clock
 from predcache.errors import BadInputError
 from predcache.predictor import Predictor
 from predcache.registry import ModelRegistry, ModelSource
+from predcache.stampede import DEFAULT_STRATEGY, Strategy
 from predcache.store import Store, open_store
 
 
@@ -59,6 +60,8 @@ def build_predictor(
     sleep: Callable[[float], None] | None = None,
     notify: Callable[[str], None] = notify_stderr,
     models: ModelSource | None = None,
+    stampede: Strategy = DEFAULT_STRATEGY,
+    stale_grace_s: float = 0.0,
 ) -> Predictor:
     """A predictor over the configured backend and model directory.
 
@@ -81,4 +84,6 @@ def build_predictor(
         ttl_s=ttl_s,
         model_delay_s=model_delay_s,
         sleep=sleep or time.sleep,
+        stampede=stampede,
+        stale_grace_s=stale_grace_s,
     )

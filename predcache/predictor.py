@@ -7,8 +7,12 @@ Policy sits here, above every backend (storage is :mod:`predcache.store`):
   means no caching at all (every request is a ``bypass``).
 - **Clock**: ``now`` comes from an injectable clock, so tests tick a fake clock and the bench
   runs on simulated time.
-- **Single-flight**: concurrent misses on one key in this process make one model call; the
-  others wait on the key's lock and then read the fresh entry.
+- **Stampede strategy** (:mod:`predcache.stampede`): with ``coalesce`` (the default,
+  single-flight) concurrent misses on one key make one model call, in this process (per-key
+  locks) and across processes (the store's lease lock); the others wait and are counted
+  ``collapsed``. ``none`` lets every miss call the model (the seed's cache).
+  ``stale-while-revalidate`` serves an entry that expired less than ``stale_grace_s`` ago as
+  ``stale`` (the caller starts one background refresh, :meth:`Predictor.refresh_if_idle`).
 - **Degradation**: a backend failure never fails a request; it is computed and served as
   ``bypass`` with ``detail="backend-unavailable"``.
 
@@ -27,9 +31,13 @@ from predcache.entry import Entry
 from predcache.errors import ComputeError, PredcacheError, StoreError
 from predcache.keys import lock_key, prediction_key
 from predcache.registry import ModelSource
+from predcache.stampede import COALESCE, NONE, STALE_WHILE_REVALIDATE, Strategy
 from predcache.store.base import Store
 
-HIT, MISS, BYPASS, STALE = "hit", "miss", "bypass", "stale"
+#: the outcomes of a request (product brief, "Outcomes of a request")
+HIT, COLLAPSED, STALE, MISS, BYPASS = "hit", "collapsed", "stale", "miss", "bypass"
+#: the ``detail`` of a stale answer served by stale-while-revalidate
+SWR_DETAIL = "stale-while-revalidate"
 #: how much longer than the TTL a backend keeps an entry before garbage-collecting it
 DEFAULT_RETAIN_MARGIN_S = 60.0
 #: how long a cross-process single-flight lock is held at most (a crashed holder's lease ends)
@@ -76,16 +84,20 @@ class PredictorStats:
     __slots__ = (
         "backend_errors",
         "bypasses",
+        "collapsed",
         "errors",
         "hits",
         "misses",
         "model_calls",
         "requests",
+        "stale",
     )
 
     def __init__(self) -> None:
         self.requests = 0
         self.hits = 0
+        self.collapsed = 0
+        self.stale = 0
         self.misses = 0
         self.bypasses = 0
         self.model_calls = 0
@@ -123,6 +135,8 @@ class Predictor:
         retain_margin_s: float = DEFAULT_RETAIN_MARGIN_S,
         lock_lease_s: float = DEFAULT_LOCK_LEASE_S,
         cross_process_lock: bool = True,
+        stampede: Strategy = COALESCE,
+        stale_grace_s: float = 0.0,
     ) -> None:
         self.store = store
         self.models = models
@@ -130,7 +144,10 @@ class Predictor:
         self.ttl_s = ttl_s
         self.model_delay_s = model_delay_s
         self._sleep = sleep
-        self.retain_s = ttl_s + retain_margin_s
+        self.stampede: Strategy = stampede
+        #: how long after expiry stale-while-revalidate may still serve an entry (0: never)
+        self.stale_grace_s = stale_grace_s if stampede == STALE_WHILE_REVALIDATE else 0.0
+        self.retain_s = ttl_s + self.stale_grace_s + retain_margin_s
         self.lock_lease_s = max(lock_lease_s, 2 * model_delay_s + 5.0)
         #: take the store's lease lock on a miss (single-flight across processes). Only a caller
         #: that is the store's one user may turn it off: the simulated bench engine replays
@@ -209,13 +226,18 @@ class Predictor:
         entry: Entry | None = None
         try:
             if not refresh and limit > 0:
-                served = self._read_fresh(key, limit, started)
+                served = self._read_usable(key, limit, started)
                 if served is not None:
                     return served
+            if self.stampede == NONE:  # the seed's cache: every miss calls the model
+                entry = compute()
+                self.store.set(key, entry, self.retain_s)
+                return self._missed(entry, key, started)
             with self._locks.get(key):
-                # Another thread may have filled the key while this one waited for the lock.
+                # Another thread may have filled the key while this one waited for the lock:
+                # it waited for that computation, so it is collapsed, not a hit.
                 if not refresh and limit > 0:
-                    served = self._read_fresh(key, limit, started)
+                    served = self._read_usable(key, limit, started, waited=True)
                     if served is not None:
                         return served
                 token = None
@@ -238,6 +260,9 @@ class Predictor:
             if entry is None:
                 entry = compute()
             return Served(entry, BYPASS, 0.0, _ms_since(started), key, detail="backend-unavailable")
+        return self._missed(entry, key, started)
+
+    def _missed(self, entry: Entry, key: str, started: float) -> Served:
         self.stats.misses += 1
         age = max(0.0, self.clock.now() - float(entry["created_at"]))
         return Served(entry, MISS, age, _ms_since(started), key, stored=True)
@@ -246,6 +271,8 @@ class Predictor:
         self, pair: str, horizon_s: int, *, max_age_s: float | None = None
     ) -> Served | None:
         """The hit path alone: a fresh entry served (and counted), or ``None``, never a compute.
+
+        Under stale-while-revalidate an entry within its grace is served too, as ``stale``.
 
         For a caller that must not block on a miss, such as the server's event loop: it serves
         hits in place and hands everything else (miss, ttl 0, backend error) to
@@ -264,7 +291,7 @@ class Predictor:
         if self.store is None or limit <= 0:
             return None
         try:
-            served = self._read_fresh(key, limit, started)
+            served = self._read_usable(key, limit, started)
         except StoreError:
             return None
         if served is not None:
@@ -313,16 +340,52 @@ class Predictor:
             local.release()
         return True
 
-    def _read_fresh(self, key: str, limit: float, started: float) -> Served | None:
+    def read(self, key: str) -> Entry | None:
+        """The stored entry for ``key``, fresh or not (one store read)."""
         assert self.store is not None
-        entry = self.store.get(key)
+        return self.store.get(key)
+
+    def usable(self, entry: Entry | None, limit: float) -> str | None:
+        """What ``entry`` can be served as now: ``hit`` while fresh (``age < limit``),
+        ``stale`` within stale-while-revalidate's grace after that, else ``None``."""
         if entry is None:
             return None
         age = self.clock.now() - float(entry["created_at"])
-        if age >= limit:
+        if age < limit:
+            return HIT
+        if age < limit + self.stale_grace_s:
+            return STALE
+        return None
+
+    def compute(self, pair: str, horizon_s: int) -> Entry:
+        """One model call, stamped with the clock's now (counted in ``stats.model_calls``)."""
+        return self._compute(pair, horizon_s)
+
+    def put(self, key: str, entry: Entry) -> None:
+        """Store ``entry`` under ``key`` for the predictor's retain time."""
+        assert self.store is not None
+        self.store.set(key, entry, self.retain_s)
+
+    def _read_usable(
+        self, key: str, limit: float, started: float, waited: bool = False
+    ) -> Served | None:
+        """A fresh entry: a hit, or ``collapsed`` when this request waited for another's
+        computation; or, under stale-while-revalidate and without a wait, one within its grace
+        as ``stale``."""
+        entry = self.read(key)
+        outcome = self.usable(entry, limit)
+        if entry is None or outcome is None or (waited and outcome == STALE):
             return None
-        self.stats.hits += 1
-        return Served(entry, HIT, max(0.0, age), _ms_since(started), key)
+        if waited:
+            outcome = COLLAPSED
+            self.stats.collapsed += 1
+        elif outcome == HIT:
+            self.stats.hits += 1
+        else:
+            self.stats.stale += 1
+        age = max(0.0, self.clock.now() - float(entry["created_at"]))
+        detail = SWR_DETAIL if outcome == STALE else None
+        return Served(entry, outcome, age, _ms_since(started), key, detail=detail)
 
     def _wait_for_fill(
         self, key: str, limit: float, started: float
@@ -343,13 +406,13 @@ class Predictor:
         deadline = time.monotonic() + self.lock_lease_s
         while time.monotonic() < deadline:
             time.sleep(LOCK_POLL_S)
-            served = self._read_fresh(key, limit, started)
+            served = self._read_usable(key, limit, started, waited=True)
             if served is None:
                 token = self.store.acquire_lock(name, self.lock_lease_s)
                 if token is None:
                     continue
                 try:
-                    served = self._read_fresh(key, limit, started)
+                    served = self._read_usable(key, limit, started, waited=True)
                 except BaseException:
                     self.store.release_lock(name, token)
                     raise

@@ -54,7 +54,8 @@ def test_sixteen_threads_on_one_cold_key_run_the_function_once(tmp_path: Path) -
     assert got == [{"pair": "ETH/EUR", "horizon": "5m", "price": 2000.5}] * THREADS
     info = predict.cache_info()
     assert (info.misses, info.model_calls, info.errors) == (1, 1, 0)
-    assert info.hits == THREADS - 1  # each waited for the one call, then read its entry
+    # each waited for the one call, then read its entry: collapsed, not a hit
+    assert (info.collapsed, info.hits) == (THREADS - 1, 0)
 
 
 def slow_in_a_process(path: str) -> dict[str, int]:
@@ -108,7 +109,8 @@ def test_asyncio_gather_of_sixteen_runs_it_once(tmp_path: Path) -> None:
     assert calls == [7]
     info = fetch.cache_info()
     assert (info.misses, info.model_calls) == (1, 1)
-    assert info.hits == THREADS - 1  # each waited for the one call, then read its entry
+    # each waited for the one call, then read its entry: collapsed, not a hit
+    assert (info.collapsed, info.hits) == (THREADS - 1, 0)
     assert asyncio.run(fetch(7)) == [7, 14]  # a later loop: a hit, served on the loop
     assert fetch.cache_info().hits == info.hits + 1
 
@@ -220,7 +222,7 @@ def test_cache_get_or_compute_without_a_decorator(tmp_path: Path) -> None:
     assert cache.key_for("ETH/EUR") == (
         "v1:2:prices:" + hashlib.sha256(b'"ETH/EUR"').hexdigest()[:32]
     )
-    assert tuple(cache.cache_info()) == (1, 1, 0, 1, 0)
+    assert tuple(cache.cache_info()) == (1, 1, 0, 1, 0, 0, 0)
     cache.close()
 
 

@@ -121,6 +121,13 @@ def test_human_output_says_what_is_simulated(
         (["--concurrency", "4"], "only apply to the live mode"),
         (["--start", "someday"], "bad start"),
         (["--backend", "floppy"], "unknown backend"),
+        (["--rate", "0"], "bad rate 0.0"),
+        (["--rate", "-5"], "bad rate -5.0"),
+        (["--stampede", "bogus"], "bad --stampede 'bogus': expected one of coalesce, none,"),
+        (["--stale-grace", "5s"], "--stale-grace only applies to --stampede stale-while"),
+        (["--stampede", "stale-while-revalidate"], "needs --stale-grace"),
+        (["--stampede", "stale-while-revalidate", "--stale-grace", "0"], "bad --stale-grace"),
+        (["--model-concurrency", "0"], "bad --model-concurrency 0: must be at least 1"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -150,7 +157,7 @@ def test_quick_start_on_a_fresh_home(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     notices = proc.stderr.strip().splitlines()
     assert len(notices) == 3 and all("training the default model" in n for n in notices)
-    assert "90s" in proc.stdout and "0.98" in proc.stdout
+    assert "90s" in proc.stdout and "0.97" in proc.stdout
 
 
 def test_size_limit_caps_the_disk_store_and_is_recorded(

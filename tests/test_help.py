@@ -19,7 +19,7 @@ from predcache.cli.app import LAZY_COMMANDS
 NO_DEFAULT = {
     "--max-age", "--trace", "--label", "--target", "--duration", "--data", "--pair",
     "--plot", "--html", "--error-budget", "--target-hit-ratio", "--json", "--help", "--debug",
-    "--version",
+    "--version", "--stale-grace",
 }  # fmt: skip
 
 
@@ -107,7 +107,8 @@ def test_every_default_shows(
 
 def test_hidden_defaults_match_the_code(capsys: pytest.CaptureFixture[str]) -> None:
     """The defaults written into help text are the values the code really uses."""
-    from predcache.bench import live, workload
+    from predcache.bench import live_options as live
+    from predcache.bench import workload
     from predcache.sizes import parse_size
     from predcache.store.disk import DEFAULT_SIZE_LIMIT
 
@@ -121,6 +122,7 @@ def test_hidden_defaults_match_the_code(capsys: pytest.CaptureFixture[str]) -> N
     assert parse_size("256MiB") == DEFAULT_SIZE_LIMIT
     assert "[env PREDCACHE_BACKEND; default: disk]" in shown
     assert "--requests <int> Requests per TTL. [default: 20000" in shown
+    assert "[default: coalesce]" in shown and "[default: unlimited]" in shown
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from predcache.bench.live import (
+from predcache.bench.closedloop import run_live
+from predcache.bench.live import live_bench
+from predcache.bench.live_options import (
+    LiveOptions,
     cache_outcome,
     check_target,
-    live_bench,
     parse_template,
     render_body,
-    run_live,
 )
 from predcache.cli import run
 from predcache.errors import BadInputError
@@ -27,6 +28,10 @@ KEYS = [("ETH/EUR", 300), ("BTC/USD", 300), ("SOL/USD", 60)]
     ("header", "outcome"),
     [
         ("predcache; hit; ttl=41", "hit"),
+        ("predcache; fwd=miss; collapsed", "collapsed"),
+        ("predcache; fwd=miss; collapsed; detail=coalesced", "collapsed"),
+        ("predcache; hit; ttl=-3; detail=stale", "stale"),
+        ("predcache; hit; ttl=-3", "stale"),
         ("predcache; fwd=miss; stored", "miss"),
         ("predcache; fwd=request; stored", "miss"),
         ("predcache; fwd=bypass", "bypass"),
@@ -51,25 +56,32 @@ def test_body_template_fills_every_string() -> None:
 
 def test_one_target_counts_hits_and_misses_from_cache_status(serve: ServerFactory) -> None:
     server = serve()
-    result = run_live([server.predict_url], KEYS, requests=120, concurrency=4)
+    opts = LiveOptions([server.predict_url], ["ETH/EUR", "BTC/USD", "SOL/USD"], [300],
+                       requests=120, concurrency=4)  # fmt: skip
+    result = run_live(opts)
     log = result.log
     assert len(log.status) == 120 and set(log.status) == {200}
     assert log.cache.count("miss") == len(set(log.key))  # one miss per distinct key, then hits
-    assert log.cache.count("hit") == 120 - len(set(log.key))
+    # the rest are hits, or collapsed when they came while their key's first call ran
+    assert log.cache.count("hit") + log.cache.count("collapsed") == 120 - len(set(log.key))
     assert server.metric("predcache_requests_total") == 120
 
 
 def test_two_targets_interleaved_side_by_side(serve: ServerFactory, tmp_path: Path) -> None:
     cached, uncached = serve(), serve("--no-cache")
-    rows, run_dir = live_bench(
-        [cached.predict_url, uncached.predict_url],
-        pairs=["ETH/EUR", "BTC/USD"], horizons_s=[300], requests=60, duration_s=None,
-        concurrency=3, body_template='{"product_id": "{pair}"}', zipf=1.0, seed=0,
-        out=str(tmp_path / "results"), label="pair", save_requests=True, command="test",
+    result = live_bench(
+        LiveOptions(
+            [cached.predict_url, uncached.predict_url],
+            pairs=["ETH/EUR", "BTC/USD"], horizons_s=[300], requests=60, duration_s=None,
+            concurrency=3, body_template='{"product_id": "{pair}"}', zipf=1.0, seed=0,
+            out=str(tmp_path / "results"), label="pair", save_requests=True, command="test",
+        ),
+        notify=lambda m: None,
     )  # fmt: skip
+    rows, run_dir = result.rows, result.run_dir
     assert [r["target"] for r in rows] == [cached.predict_url, uncached.predict_url]
     assert [r["requests"] for r in rows] == [60, 60] and rows[0]["errors"] == 0
-    assert rows[0]["hits"] >= 58 and rows[1]["bypasses"] == 60
+    assert rows[0]["hits"] + rows[0]["collapsed"] >= 58 and rows[1]["bypasses"] == 60
     assert rows[0]["p50_ratio_vs_first"] == 1.0 and rows[1]["p50_ratio_vs_first"] is not None
     assert {r["mode"] for r in rows} == {"live"}
     with open(Path(run_dir) / "requests.csv", newline="") as fh:
@@ -94,7 +106,7 @@ def test_cli_json_against_our_server(
     assert run(argv) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 1 and rows[0]["requests"] == 300 and rows[0]["errors"] == 0
-    assert rows[0]["hits"] + rows[0]["misses"] == 300
+    assert rows[0]["hits"] + rows[0]["collapsed"] + rows[0]["misses"] == 300
 
 
 def test_cli_two_targets_prints_the_table(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from predcache.clock import ManualClock
@@ -125,6 +127,101 @@ def test_model_delay_only_on_miss(
     p.get_or_compute("ETH/EUR", 300)
     p.get_or_compute("ETH/EUR", 300)
     assert slept == [1.0]
+
+
+class CountingGets(MemoryStore):
+    """A memory store that counts reads, so a test knows every thread has looked once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets = 0
+        self.guard = threading.Lock()
+
+    def get(self, key: str):  # type: ignore[no-untyped-def]
+        with self.guard:
+            self.gets += 1
+        return super().get(key)
+
+
+def stampede(p: Predictor, store: CountingGets, gate: threading.Event, n: int) -> list[str]:
+    """``n`` threads ask for one key; the model is held until each of them has read the store
+    once (so each one arrived while the computation was in flight)."""
+    results: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(p.get_or_compute("ETH/EUR", 300).cache))
+        for _ in range(n)
+    ]
+    for t in threads:
+        t.start()
+    for _ in range(5000):
+        if store.gets >= n:
+            break
+        threading.Event().wait(0.002)
+    gate.set()
+    for t in threads:
+        t.join()
+    return sorted(results)
+
+
+class GatedModels(FakeModels):
+    def __init__(self, gate: threading.Event) -> None:
+        super().__init__()
+        self.gate = gate
+
+    def compute(self, pair: str, horizon_s: int, at: float):  # type: ignore[no-untyped-def]
+        self.gate.wait(10)
+        return super().compute(pair, horizon_s, at)
+
+
+def test_single_flight_threads(clock: ManualClock) -> None:
+    """coalesce: one model call; the 15 requests that waited for it are collapsed, not hits."""
+    gate = threading.Event()
+    models, store = GatedModels(gate), CountingGets()
+    p = make(store, models, clock)
+    assert stampede(p, store, gate, 16) == ["collapsed"] * 15 + ["miss"]
+    assert models.calls == 1
+    assert (p.stats.hits, p.stats.collapsed, p.stats.misses) == (0, 15, 1)
+
+
+def test_stampede_none_lets_every_request_compute(clock: ManualClock) -> None:
+    """none (the seed's cache): every request that found no fresh entry calls the model."""
+    gate = threading.Event()
+    models, store = GatedModels(gate), CountingGets()
+    p = Predictor(store, models, clock=clock, ttl_s=90, stampede="none")
+    assert stampede(p, store, gate, 6) == ["miss"] * 6
+    assert models.calls == 6 and p.stats.misses == 6
+    assert p.get_or_compute("ETH/EUR", 300).cache == "hit"
+
+
+def test_stale_while_revalidate_serves_within_the_grace(
+    fake_models: FakeModels, clock: ManualClock
+) -> None:
+    p = Predictor(
+        MemoryStore(), fake_models, clock=clock, ttl_s=10, stampede="stale-while-revalidate",
+        stale_grace_s=5,
+    )  # fmt: skip
+    assert p.retain_s == 10 + 5 + 60  # the backend keeps an entry through its grace
+    first = p.get_or_compute("ETH/EUR", 300)
+    clock.advance(14.5)  # expired 4.5 s ago: served at once, as stale, with its true age
+    stale = p.get_or_compute("ETH/EUR", 300)
+    assert (stale.cache, stale.age_s) == ("stale", 14.5)
+    assert stale.entry["predicted_price"] == first.entry["predicted_price"]
+    fast = p.get_fresh("ETH/EUR", 300)
+    assert fast is not None and fast.cache == "stale"
+    assert fake_models.calls == 1 and p.stats.stale == 2
+    assert p.refresh_if_idle("ETH/EUR", 300, float(first.entry["created_at"]))  # the refresh
+    assert p.get_or_compute("ETH/EUR", 300).cache == "hit"
+    clock.advance(15)  # age 15 = TTL + grace: past it, a plain miss
+    assert p.get_fresh("ETH/EUR", 300) is None
+    assert p.get_or_compute("ETH/EUR", 300).cache == "miss"
+    assert fake_models.calls == 3
+
+
+def test_grace_is_ignored_by_other_strategies(fake_models: FakeModels, clock: ManualClock) -> None:
+    p = Predictor(MemoryStore(), fake_models, clock=clock, ttl_s=10, stale_grace_s=5)
+    p.get_or_compute("ETH/EUR", 300)
+    clock.advance(11)
+    assert p.get_or_compute("ETH/EUR", 300).cache == "miss"
 
 
 class BrokenStore(Store):

@@ -25,7 +25,7 @@ from tests.conftest import FakeModels
 from tests.fixtures.redis import free_port
 from tests.fixtures.redis_cluster import LocalCluster, LocalSentinel, command
 from tests.test_cli import cli
-from tests.test_redis_processes import PROCESSES, THREADS, stampede_worker
+from tests.test_redis_processes import PROCESSES, stampede_worker
 from tests.test_store_contract import entry
 
 pytestmark = pytest.mark.redis
@@ -84,8 +84,9 @@ def test_cross_process_stampede_on_the_cluster_makes_one_model_call(cluster_url:
         p.join(timeout=30)
         assert p.exitcode == 0
     assert sum(r[0] for r in reports) == 1  # model calls over 4 processes x 6 threads
-    caches = sorted(cache for r in reports for cache, _, _ in r[1])
-    assert caches == ["hit"] * (PROCESSES * THREADS - 1) + ["miss"]
+    caches = [cache for r in reports for cache, _, _ in r[1]]
+    # one miss; the rest waited for it (collapsed) or came after it landed (hit)
+    assert caches.count("miss") == 1 and set(caches) <= {"miss", "collapsed", "hit"}
 
 
 def test_sentinel_replica_reads_go_to_the_replica(

@@ -65,10 +65,12 @@ def test_cross_process_stampede_makes_one_model_call(redis_url: str) -> None:
     assert len(served) == PROCESSES * THREADS
     assert calls == 1
     assert len({price for _, _, price in served}) == 1
-    caches = sorted(cache for cache, _, _ in served)
-    assert caches == ["hit"] * (PROCESSES * THREADS - 1) + ["miss"]
-    # the other processes waited on the Redis lock, not just on an in-process one
-    assert sum(detail == "coalesced" for _, detail, _ in served) >= PROCESSES - 1
+    caches = [cache for cache, _, _ in served]
+    assert caches.count("miss") == 1
+    assert set(caches) <= {"miss", "collapsed", "hit"}  # hit: arrived after the entry landed
+    # the other processes waited on the Redis lock, not just on an in-process one, and say so
+    waited = [cache for cache, detail, _ in served if detail == "coalesced"]
+    assert len(waited) >= PROCESSES - 1 and set(waited) == {"collapsed"}
 
 
 def test_cli_predict_miss_then_hit_across_processes(redis_url: str, models_dir: Path) -> None:

@@ -146,15 +146,17 @@ def test_json_is_one_list_of_every_row(two_runs: Path, capsys: pytest.CaptureFix
 def live_results(tmp_path: Path, serve: ServerFactory) -> Path:
     """A real live run: two real servers (cached and not), loaded through the live bench."""
     from predcache.bench.live import live_bench
+    from predcache.bench.live_options import LiveOptions
 
     cached, uncached = serve(), serve("--no-cache")
     out = tmp_path / "live-results"
-    live_bench(
+    opts = LiveOptions(
         [cached.predict_url, uncached.predict_url],
         pairs=["ETH/EUR"], horizons_s=[300], requests=40, duration_s=None, concurrency=2,
         body_template='{"product_id": "{pair}"}', zipf=1.0, seed=0, out=str(out), label="live",
         save_requests=False, command="test",
     )  # fmt: skip
+    live_bench(opts, notify=lambda m: None)
     return out
 
 

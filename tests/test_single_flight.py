@@ -115,7 +115,7 @@ def test_holder_stores_and_releases_between_a_waiters_poll_and_its_lock(
 
     assert models.calls == 1
     assert (held.cache, held.detail) == ("miss", None)
-    assert (got.cache, got.detail) == ("hit", "coalesced")
+    assert (got.cache, got.detail) == ("collapsed", "coalesced")
     assert got.entry == held.entry
     assert waiter_view.calls == Counter(get=4, acquire_lock=2)  # it re-read under the lease
 
@@ -160,8 +160,8 @@ def test_after_a_crashed_holder_one_waiter_computes_the_others_wait_for_it(
     assert models.calls == 1
     assert [(s.cache, s.detail) for s in served] == [
         ("miss", None),
-        ("hit", "coalesced"),
-        ("hit", "coalesced"),
+        ("collapsed", "coalesced"),
+        ("collapsed", "coalesced"),
     ]
     assert served[1].entry == served[0].entry == served[2].entry
 
@@ -200,7 +200,7 @@ def test_threads_wait_on_the_per_key_lock(
     """N threads miss one key together: one computes, N-1 find its per-key lock taken and then
     read its entry. Nothing here may lean on the store's lease (it would hide a broken per-key
     lock): the model returns only once every other thread is seen blocked on that lock, the
-    store's lease is asked for once at most, and the waiters are plain hits."""
+    store's lease is asked for once at most, and the waiters are collapsed (not hits)."""
     n = 8
     ready = threading.Condition()
     blocked: list[int] = []
@@ -228,8 +228,8 @@ def test_threads_wait_on_the_per_key_lock(
     served = [r.finish() for r in runners]
 
     assert models.calls == 1
-    assert sorted((s.cache, s.detail) for s in served) == [("hit", None)] * (n - 1) + [
+    assert sorted((s.cache, s.detail) for s in served) == [("collapsed", None)] * (n - 1) + [
         ("miss", None)
     ]
     assert view.calls["acquire_lock"] == (1 if cross_process_lock else 0)
-    assert p.stats.hits == n - 1 and p.stats.misses == 1
+    assert (p.stats.collapsed, p.stats.hits, p.stats.misses) == (n - 1, 0, 1)

@@ -12,6 +12,9 @@ from predcache.config import display_path
 from predcache.durations import format_duration, format_latency
 from predcache.store import redact_url
 
+#: strategy names short enough for the table (the CSV and JSON keep the full names)
+SHORT = {"stale-while-revalidate": "swr", "refresh-ahead": "ahead"}
+
 
 def fmt(value: float | None, spec: str, suffix: str = "") -> str:
     if value is None or not math.isfinite(value):
@@ -51,8 +54,8 @@ def header_lines(opts: BenchOptions, workload: Workload) -> list[str]:
         f"predcache bench (simulated clock): {describe_workload(workload, opts)}",
         f"measured: real {backend} store reads and writes, real model inference on each miss, "
         "accuracy against the market's realised price",
-        f"simulated: the clock, and a {delay} model delay added to each miss's latency "
-        "(never slept)",
+        f"simulated: the clock, and a {delay} model delay in every computation (never slept); "
+        f"requests for a key being computed: {', '.join(opts.stampedes)} (--stampede)",
     ]
 
 
@@ -62,8 +65,9 @@ def table_title(result: BenchResult, opts: BenchOptions) -> str:
     delay = format_duration(opts.model_delay_s)
     fresh = result.rows[0]["mae_fresh_bps"] if result.rows else None
     return (
-        f"{result.workload.requests:,} requests per TTL; latency includes a simulated "
-        f"{delay} model delay per miss; a fresh prediction's MAE is {fmt(fresh, '.2f')} bps"
+        f"{result.workload.requests:,} requests per row; latency includes a simulated "
+        f"{delay} model delay per computation (collapsed requests wait for it); a fresh "
+        f"prediction's MAE is {fmt(fresh, '.2f')} bps"
     )
 
 
@@ -78,25 +82,32 @@ def render_table(result: BenchResult, opts: BenchOptions) -> Any:
         show_edge=False,
         pad_edge=False,
     )
+    sweep = len({r["stampede"] for r in result.rows if r["stampede"]}) > 1
     names = (
-        "TTL", "hit\nratio", "TTL\nmodel", "model\ncalls", "p50", "p99", "speed\nup",
-        "mean\nage", "max\nage", "added\nbps",
+        "TTL", "hit\nratio", "TTL\nmodel", "col-\nlapsed", "model\ncalls", "mean", "p90", "p99",
+        "speed\nup", "mean\nage", "added\nbps",
     )  # fmt: skip
     cells = [
         [
             format_duration(float(r["ttl_s"])),
             fmt(r["hit_ratio"], ".3f"),
             fmt(r["expected_hit_ratio"], ".3f"),
+            fmt(r["collapsed"] / r["requests"], ".3f"),
             f"{r['model_calls']:,}",
-            format_latency(r["latency_p50_ms"]),
+            format_latency(r["latency_mean_ms"]),
+            format_latency(r["latency_p90_ms"]),
             format_latency(r["latency_p99_ms"]),
             fmt(r["speedup_vs_no_cache"], ".1f", "x"),
             fmt_age(r["mean_age_s"]),
-            fmt_age(r["max_age_s"]),
             fmt(r["added_error_bps"], "+.2f"),
         ]
         for r in result.rows
     ]
+    if sweep:  # one row per TTL and strategy: name the strategy after the TTL
+        names = (names[0], "stam-\npede", *names[1:-2], names[-1])  # mean age makes room
+        for row, r in zip(cells, result.rows, strict=True):
+            row.insert(1, SHORT.get(str(r["stampede"]), str(r["stampede"])) if r["ttl_s"] else "-")
+            del row[-2]
     for i, name in enumerate(names):
         widest = max([len(row[i]) for row in cells] + [len(w) for w in name.split("\n")])
         table.add_column(name, justify="left" if i == 0 else "right", min_width=widest)

@@ -44,6 +44,10 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "mode", "workload", "latency_mean_ms", "lookup_p50_ms", "model_p50_ms", "backend_errors",
     "engine_wall_s", "engine_rps", "market_paths", "added_error_path0_bps",
     "added_error_ci95_bps",
+    # the stampede strategy and what it did (docs/bench.md, "Requests in flight")
+    "stampede", "collapsed", "stale", "duplicate_calls", "max_inflight",
+    "served_from_cache_ratio", "expected_collapsed_ratio", "expected_miss_ratio",
+    "latency_p90_ms", "latency_p999_ms", "stale_grace_s", "model_concurrency",
 )  # fmt: skip
 SUMMARY_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + EXTRA_COLUMNS
 PARAMS_FILE, SUMMARY_FILE, REQUESTS_FILE = "params.json", "summary.csv", "requests.csv"

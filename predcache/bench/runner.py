@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,12 +22,13 @@ import numpy as np
 from predcache import config
 from predcache.bench import results
 from predcache.bench.accuracy import DEFAULT_PATHS, Counterfactuals, counterfactuals, error_bps
-from predcache.bench.engine import Replay, replay
+from predcache.bench.engine import OUTCOMES, Replay, replay
 from predcache.bench.summary import number, summarise
-from predcache.bench.ttl_model import expected_for_workload
+from predcache.bench.ttl_model import expected_outcomes_for_workload
 from predcache.bench.workload import Workload, load_trace, synthetic
 from predcache.durations import format_duration
 from predcache.registry import ModelRegistry
+from predcache.stampede import DEFAULT_STRATEGY, Strategy
 from predcache.store import open_store, redact_url
 
 #: Called once per replay with (description, total requests); returns a "done so far" callback.
@@ -59,6 +60,12 @@ class BenchOptions:
     save_requests: bool = False
     label: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the stampede strategies to sweep (each TTL runs under each)
+    stampedes: list[Strategy] = field(default_factory=lambda: [DEFAULT_STRATEGY])
+    #: stale-while-revalidate's grace after expiry (0 unless that strategy is swept)
+    stale_grace_s: float = 0.0
+    #: at most this many model computations at once, the rest queue (None: unlimited)
+    model_concurrency: int | None = None
 
     def command(self) -> str:
         """The command line that repeats this run."""
@@ -72,6 +79,11 @@ class BenchOptions:
             args += ["--zipf", f"{number(self.zipf)}", "--seed", str(self.seed)]
             args += ["--start", self.start]
         args += ["--model-delay", format_duration(self.model_delay_s)]
+        args += ["--stampede", ",".join(self.stampedes)]
+        if self.stale_grace_s > 0:
+            args += ["--stale-grace", format_duration(self.stale_grace_s)]
+        if self.model_concurrency is not None:
+            args += ["--model-concurrency", str(self.model_concurrency)]
         args += ["--backend", redact_url(self.backend)]
         for flag, value in (("--cache-dir", self.cache_dir), ("--models-dir", self.models_dir)):
             if value is not None:
@@ -95,7 +107,7 @@ class BenchOptions:
 
 @dataclass(frozen=True)
 class BenchResult:
-    """What a run produced: one summary row per TTL, and where it was written."""
+    """What a run produced: one summary row per TTL and strategy, and where it was written."""
 
     rows: list[dict[str, Any]]
     run_dir: Path
@@ -160,7 +172,7 @@ def _sweep(
     ttls = sorted(opts.ttls_s)
     token = uuid.uuid4().hex[:8]
 
-    def run(ttl: float, what: str) -> Replay:
+    def run(ttl: float, stampede: Strategy, what: str) -> Replay:
         tick = progress(what, workload.requests) if progress is not None else None
         return replay(
             workload,
@@ -169,13 +181,23 @@ def _sweep(
             model_delay_s=opts.model_delay_s,
             backend=opts.backend,
             cache_dir=opts.cache_dir,
-            namespace=f"bench-{token}-ttl{number(ttl)}",
+            namespace=f"bench-{token}-ttl{number(ttl)}-{stampede}",
             size_limit=opts.size_limit,
             progress=tick,
+            stampede=stampede,
+            stale_grace_s=opts.stale_grace_s,
+            model_concurrency=opts.model_concurrency,
         )
 
-    replays = [run(t, f"ttl {format_duration(t)}") for t in ttls]
-    baseline = replays[0] if ttls[0] == 0 else run(0.0, "no-cache baseline")
+    first = opts.stampedes[0]
+    # one row per TTL and strategy; ttl 0 (no cache, no strategy at work) once, in its place
+    # in the sweep, or after the cached rows when the sweep has none (for speedup_vs_no_cache)
+    configs = [(t, s) for t in ttls for s in (opts.stampedes if t > 0 else [None])]
+    replays = [
+        run(t, s or first, f"ttl {format_duration(t)} {s}" if s else "no cache") for t, s in configs
+    ]
+    baseline = replays[0] if ttls[0] == 0 else run(0.0, first, "no-cache baseline")
+    strategy_of = [s for _, s in configs]
     context = {
         "run_id": run_dir.name,
         "model_delay_ms": number(round(opts.model_delay_s * 1000.0, 3)),
@@ -185,22 +207,22 @@ def _sweep(
         "keys": len(workload.keys),
         "seed": workload.seed,
         "workload": workload.source,
+        "stale_grace_s": number(opts.stale_grace_s) if opts.stale_grace_s > 0 else None,
+        "model_concurrency": opts.model_concurrency,
     }
     baseline_ms = float(baseline.latency_ms.mean())
-    rows = [
-        summarise(
-            rep,
-            cf,
-            expected=expected_for_workload(workload, rep.ttl_s),
-            baseline_mean_ms=baseline_ms,
-            context=context,
+    rows = []
+    for rep, strategy in zip(replays, strategy_of, strict=True):
+        expected = expected_outcomes_for_workload(
+            workload, rep.ttl_s, opts.model_delay_s, strategy or first
         )
-        for rep in replays
-    ]
+        row = summarise(rep, cf, expected=expected, baseline_mean_ms=baseline_ms, context=context)
+        row["stampede"] = strategy
+        rows.append(row)
     results.write_params(run_dir, _params(opts, workload, models, run_dir.name, baseline))
     results.write_summary(run_dir, rows)
     if opts.save_requests:
-        results.write_requests(run_dir, _request_columns(workload, cf, replays))
+        results.write_requests(run_dir, _request_columns(workload, cf, replays, strategy_of))
     return BenchResult(rows, run_dir, workload, models)
 
 
@@ -223,6 +245,9 @@ def _params(
             "seed": None if opts.trace else opts.seed,
             "start": None if opts.trace else opts.start,
             "model_delay_s": opts.model_delay_s,
+            "stampede": list(opts.stampedes),
+            "stale_grace_s": opts.stale_grace_s,
+            "model_concurrency": opts.model_concurrency,
             "backend": redact_url(opts.backend),
             "cache_dir": opts.cache_dir,
             "models_dir": opts.models_dir,
@@ -243,9 +268,10 @@ def _params(
         },
         "models": models,
         "simulated": {
-            "clock": "a manual clock set to each request's arrival time (simulated time)",
+            "clock": "discrete events on a manual clock: arrivals and ends of model computations",
             "model_delay_s": opts.model_delay_s,
-            "model_delay": "added to each miss's latency as simulated time, never slept",
+            "model_delay": "each computation lasts the delay plus the measured inference; "
+            "never slept; requests that wait for it (collapsed, queued) wait in simulated time",
         },
         "measured": [
             "store lookups, lock and writes (perf_counter, real backend)",
@@ -261,7 +287,7 @@ def _iso(epoch_s: float) -> str:
 
 
 def _request_columns(
-    workload: Workload, cf: Counterfactuals, replays: list[Replay]
+    workload: Workload, cf: Counterfactuals, replays: list[Replay], strategies: Sequence[str | None]
 ) -> dict[str, list[Any]]:
     """requests.csv: per configuration, per request (timestamp, pair, horizon replay as a trace)."""
     pair_of = [p for p, _ in workload.keys]
@@ -271,18 +297,19 @@ def _request_columns(
     cols: dict[str, list[Any]] = {
         name: []
         for name in (
-            "ttl_s", "timestamp", "pair", "horizon", "cache", "age_s", "lookup_ms", "model_ms",
-            "latency_ms", "served_price", "fresh_price", "realised_price", "served_error_bps",
-            "fresh_error_bps",
+            "ttl_s", "stampede", "timestamp", "pair", "horizon", "cache", "age_s", "lookup_ms",
+            "model_ms", "latency_ms", "served_price", "fresh_price", "realised_price",
+            "served_error_bps", "fresh_error_bps",
         )
     }  # fmt: skip
     fresh_err = np.round(cf.fresh_error_bps(), 4).tolist()
-    for rep in replays:
+    for rep, strategy in zip(replays, strategies, strict=True):
         cols["ttl_s"] += [number(rep.ttl_s)] * n
+        cols["stampede"] += [strategy] * n
         cols["timestamp"] += workload.times.tolist()
         cols["pair"] += [pair_of[k] for k in idx]
         cols["horizon"] += [horizon_of[k] for k in idx]
-        cols["cache"] += ["hit" if h else "miss" for h in rep.hit.tolist()]
+        cols["cache"] += [OUTCOMES[o] for o in rep.outcome.tolist()]
         cols["age_s"] += (np.floor(rep.age_s * 1000.0) / 1000.0).tolist()  # never up to the TTL
         cols["lookup_ms"] += np.round(rep.lookup_ms, 5).tolist()
         cols["model_ms"] += np.round(rep.model_ms, 5).tolist()

@@ -1,9 +1,9 @@
 """One summary row per configuration, from the engine's per-request records.
 
 Every figure is computed from what the engine recorded for this configuration; only the
-``model_delay_ms`` in the latencies is simulated. ``speedup_vs_no_cache`` divides the mean
-latency of the same workload with every request computed (the ``ttl 0`` replay, measured) by
-this configuration's mean latency.
+``model_delay_ms`` in the latencies, and the waits that follow from it, are simulated.
+``speedup_vs_no_cache`` divides the mean latency of the same workload with every request
+computed (the ``ttl 0`` replay) by this configuration's mean latency.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from predcache.bench.accuracy import Counterfactuals, ci95_half_width
-from predcache.bench.engine import Replay
+from predcache.bench.engine import OUTCOMES, Replay
+from predcache.predictor import COLLAPSED, HIT, MISS, STALE
 
 
 def _p(values: np.ndarray, q: float) -> float:
@@ -44,33 +45,39 @@ def summarise(
     rep: Replay,
     cf: Counterfactuals,
     *,
-    expected: float | None,
+    expected: Mapping[str, float] | None,
     baseline_mean_ms: float,
     context: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The summary row of one configuration (columns: :data:`results.SUMMARY_COLUMNS`)."""
+    """The summary row of one configuration (columns: :data:`results.SUMMARY_COLUMNS`).
+
+    ``expected`` holds the TTL model's shares (``hit``, ``collapsed``, ``miss``), or ``None``
+    where the strategy has no closed form.
+    """
     n = rep.requests
-    hits = int(rep.hit.sum())
+    hits, collapsed = rep.count(HIT), rep.count(COLLAPSED)
+    stale, misses = rep.count(STALE), rep.count(MISS)
     lat = rep.latency_ms
     mean_lat = float(lat.mean()) if n else math.nan
     served_by_path, fresh_by_path = cf.errors_by_path_bps(rep.served_price, rep.served_as_of)
     mae_served, mae_fresh = float(served_by_path.mean()), float(fresh_by_path.mean())
     path0_added = float(cf.served_error_bps(rep.served_price).mean() - cf.fresh_error_bps().mean())
-    misses = ~rep.hit
+    computed = rep.outcome == OUTCOMES.index(MISS)
+    exp = expected or {}
     row: dict[str, Any] = {
         "run_id": context["run_id"],
         "ttl_s": number(rep.ttl_s),
         "requests": n,
         "hits": hits,
-        "misses": n - hits,
+        "misses": misses,
         "hit_ratio": _r(hits / n, 6),
-        "expected_hit_ratio": _r(expected, 6),
+        "expected_hit_ratio": _r(exp.get("hit"), 6),
         "model_calls": rep.model_calls,
         "latency_p50_ms": _r(_p(lat, 50), 5),
         "latency_p95_ms": _r(_p(lat, 95), 5),
         "latency_p99_ms": _r(_p(lat, 99), 5),
         "hit_latency_p50_ms": _r(_p(lat[rep.hit], 50), 5),
-        "miss_latency_p50_ms": _r(_p(lat[misses], 50), 5),
+        "miss_latency_p50_ms": _r(_p(lat[computed], 50), 5),
         "speedup_vs_no_cache": _r(baseline_mean_ms / mean_lat, 3),
         "mean_age_s": _age(float(rep.age_s.mean())),
         "p95_age_s": _age(_p(rep.age_s, 95)),
@@ -83,12 +90,24 @@ def summarise(
         "workload": context["workload"],
         "latency_mean_ms": _r(mean_lat, 5),
         "lookup_p50_ms": _r(_p(rep.lookup_ms, 50), 5) if rep.ttl_s > 0 else None,
-        "model_p50_ms": _r(_p(rep.model_ms[misses], 50), 5),
+        "model_p50_ms": _r(_p(rep.model_ms[computed], 50), 5),
         "backend_errors": rep.backend_errors,
         "engine_wall_s": _r(rep.wall_s, 4),
         "engine_rps": _r(n / rep.wall_s, 1) if rep.wall_s > 0 else None,
         "market_paths": cf.paths,
         "added_error_path0_bps": _r(path0_added, 4),
         "added_error_ci95_bps": _r(ci95_half_width(served_by_path - fresh_by_path), 4),
+        "stampede": rep.stampede,
+        "collapsed": collapsed,
+        "stale": stale,
+        "duplicate_calls": rep.duplicate_calls,
+        "max_inflight": rep.max_inflight,
+        "served_from_cache_ratio": _r((hits + collapsed + stale) / n, 6),
+        "expected_collapsed_ratio": _r(exp.get("collapsed"), 6),
+        "expected_miss_ratio": _r(exp.get("miss"), 6),
+        "latency_p90_ms": _r(_p(lat, 90), 5),
+        "latency_p999_ms": _r(_p(lat, 99.9), 5),
+        "stale_grace_s": context.get("stale_grace_s"),
+        "model_concurrency": context.get("model_concurrency"),
     }
     return row

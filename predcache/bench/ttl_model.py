@@ -11,13 +11,30 @@ all keys, weighting by each key's share of traffic ``p_i = lambda_i / lambda``:
 (Jung, Berger & Balakrishnan, INFOCOM 2003). The bench prints this next to the measured hit
 ratio: a gap larger than sampling noise means the engine or the cache does not do what the
 policy says.
+
+**In flight.** With a model delay ``d`` the entry is stamped when its computation starts and
+written when it ends. Under single-flight (``coalesce``) a cycle is a miss, the ``lambda d``
+requests that arrive during the computation (``collapsed``: they wait for it), hits until the
+entry expires at ``T``, and the wait for the next arrival; so per key, with
+``M = max(T, d)``::
+
+    misses 1/(1 + lambda M), collapsed lambda d/(1 + lambda M), hits lambda (T-d)+/(1 + lambda M)
+
+(the product brief's form for ``d <= T``). Without protection (``none``) the requests during
+the computation miss too, and the last of them, at ``L``, leaves an entry fresh until
+``L + T``; with ``E[L] = d - (1 - exp(-lambda d))/lambda`` a cycle holds ``1 + lambda d``
+misses and ``lambda (E[L] + T - d)`` hits out of ``1 + lambda (E[L] + T)`` requests (exact for
+``T >= 2d``, when each entry is written before the previous one expires).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from predcache.bench.workload import Workload, zipf_probabilities
+from predcache.stampede import COALESCE, NONE
 
 
 def expected_hit_ratio(key_rates: np.ndarray, ttl_s: float) -> float:
@@ -47,3 +64,43 @@ def expected_for_workload(workload: Workload, ttl_s: float) -> float | None:
     if workload.source == "trace" and workload.span_s() <= 0:
         return None
     return expected_hit_ratio(workload_key_rates(workload), ttl_s)
+
+
+def expected_outcomes(
+    key_rates: np.ndarray, ttl_s: float, delay_s: float, stampede: str
+) -> dict[str, float] | None:
+    """Expected shares of requests that hit, collapse and miss, for ``coalesce`` and ``none``
+    (``None`` for the strategies without a closed form here)."""
+    rates = np.asarray(key_rates, dtype=np.float64)
+    total = float(rates.sum())
+    if total <= 0:
+        return None
+    if ttl_s <= 0:
+        return {"hit": 0.0, "collapsed": 0.0, "miss": 1.0}
+    share = rates / total
+    d = max(delay_s, 0.0)
+    if stampede == COALESCE:
+        cycle = 1.0 + rates * max(ttl_s, d)
+        hits, collapsed, misses = rates * max(ttl_s - d, 0.0) / cycle, rates * d / cycle, 1 / cycle
+    elif stampede == NONE:
+        last = np.array([d - (-math.expm1(-r * d)) / r if r > 0 else 0.0 for r in rates])
+        cycle = 1.0 + rates * (last + ttl_s)
+        hits = rates * np.maximum(last + ttl_s - d, 0.0) / cycle
+        misses, collapsed = 1.0 - hits, np.zeros_like(rates)
+    else:
+        return None
+    return {
+        "hit": float(np.sum(share * hits)),
+        "collapsed": float(np.sum(share * collapsed)),
+        "miss": float(np.sum(share * misses)),
+    }
+
+
+def expected_outcomes_for_workload(
+    workload: Workload, ttl_s: float, delay_s: float, stampede: str
+) -> dict[str, float] | None:
+    """:func:`expected_outcomes` for this workload's key rates (``None`` as
+    :func:`expected_for_workload` when a trace has no time span)."""
+    if workload.source == "trace" and workload.span_s() <= 0:
+        return None
+    return expected_outcomes(workload_key_rates(workload), ttl_s, delay_s, stampede)

@@ -57,14 +57,20 @@ def _progress_factory(enabled: bool) -> tuple[Any, Callable[[str, int], Callable
 
 @app.command()
 def bench(
-    ttl: str = typer.Option(
-        "90", "--ttl", help="TTL, or a comma-separated sweep such as 0,30,90,300 (0 = no cache)."
+    ttl: str | None = typer.Option(
+        None,
+        "--ttl",
+        help="TTL, or a comma-separated sweep such as 0,30,90,300 (0 = no cache). "
+        "\\[default: 90; with --compare-simulated: the server's]",
     ),
     requests: int | None = typer.Option(
         None, "--requests", help="Requests per TTL. \\[default: 20000; live mode: 1000]"
     ),
     rate: float | None = typer.Option(
-        None, "--rate", help="Requests per second of simulated time. \\[default: 5]"
+        None,
+        "--rate",
+        help="Poisson arrivals per second (simulated time; with --target, the live open loop's "
+        "real rate). \\[default: 5]",
     ),
     pairs: str | None = typer.Option(
         None, "--pairs", help=f"Comma-separated pairs. \\[default: {','.join(DEFAULT_PAIRS)}]"
@@ -87,8 +93,29 @@ def bench(
         "--trace",
         help="Replay this CSV (timestamp,pair,horizon) instead of synthetic traffic.",
     ),
-    model_delay: str = typer.Option(
-        "1s", "--model-delay", help="Simulated extra model time per miss (added, never slept)."
+    model_delay: str | None = typer.Option(
+        None,
+        "--model-delay",
+        help="Simulated extra model time per computation (never slept). "
+        "\\[default: 1s; with --compare-simulated: the server's]",
+    ),
+    stampede: str | None = typer.Option(
+        None,
+        "--stampede",
+        help="What requests do while their key is computed: coalesce (wait: single-flight), "
+        "none (compute too), stale-while-revalidate, refresh-ahead; comma-separated to sweep. "
+        "\\[default: coalesce]",
+    ),
+    stale_grace: str | None = typer.Option(
+        None,
+        "--stale-grace",
+        help="stale-while-revalidate: serve an entry this long after it expires, e.g. 5s.",
+    ),
+    model_concurrency: int | None = typer.Option(
+        None,
+        "--model-concurrency",
+        help="Simulated model workers: at most N computations at once, the rest queue. "
+        "\\[default: unlimited]",
     ),
     backend: str | None = options.BACKEND,
     cache_dir: str | None = options.CACHE_DIR,
@@ -98,7 +125,9 @@ def bench(
         "--market-paths",
         min=1,
         max=1024,
-        help="Score the accuracy cost on this many synthetic market paths (1 = only the real one).",
+        metavar="<int>",
+        help="Score the accuracy cost on this many synthetic market paths, 1-1024 "
+        "(1 = only the real one).",
     ),
     models_dir: str | None = options.MODELS_DIR,
     out: str = typer.Option(DEFAULT_OUT, "--out", help="Where the run's results folder goes."),
@@ -113,7 +142,15 @@ def bench(
         None, "--target", help="Live mode: load-test this prediction API URL (repeatable)."
     ),
     concurrency: int | None = typer.Option(
-        None, "--concurrency", help="Live mode: concurrent connections. \\[default: 4]"
+        None,
+        "--concurrency",
+        help="Live mode without --rate: a closed loop of N connections. \\[default: 4]",
+    ),
+    compare_simulated: bool = typer.Option(
+        False,
+        "--compare-simulated",
+        help="Live open loop: then simulate the same workload with the server's --ttl, "
+        "--model-delay and --stampede, and print both with their differences.",
     ),
     duration: str | None = typer.Option(
         None,
@@ -128,21 +165,57 @@ def bench(
     ),
 ) -> None:
     """Measure what a TTL buys (hit ratio, latency, model calls) and costs (age, added error)."""
-    live = {"--concurrency": concurrency, "--duration": duration, "--body-template": body_template}
+    live = {"--concurrency": concurrency, "--duration": duration, "--body-template": body_template,
+            "--compare-simulated": compare_simulated or None}  # fmt: skip
     if target:
         simulated_only = {
-            "--trace": trace, "--rate": rate, "--start": start, "--size-limit": size_limit,
+            "--trace": trace, "--size-limit": size_limit, "--model-concurrency": model_concurrency,
         }  # fmt: skip
+        if not compare_simulated:
+            simulated_only.update(
+                {"--ttl": ttl, "--model-delay": model_delay, "--stampede": stampede,
+                 "--stale-grace": stale_grace}
+            )  # fmt: skip
         given = [name for name, value in simulated_only.items() if value is not None]
         if given:
             raise BadInputError(
                 f"{', '.join(given)} only apply to the simulated mode (no --target)"
+                + ("" if compare_simulated else " or to --compare-simulated")
             )
-        shared = {
-            "--requests": requests, "--pairs": pairs, "--horizons": horizons, "--zipf": zipf,
-            "--seed": seed, "--out": out, "--label": label, "--save-requests": save_requests,
-        }  # fmt: skip
-        _run_live(target, {**live, **shared}, as_json=as_json)
+        if compare_simulated and rate is None:
+            raise BadInputError("--compare-simulated needs --rate (the open-loop workload)")
+        if rate is not None and concurrency is not None:
+            raise BadInputError("use --rate (open loop) or --concurrency (closed loop), not both")
+        from predcache.bench.live_options import (
+            DEFAULT_BODY_TEMPLATE,
+            DEFAULT_CONCURRENCY,
+            LiveOptions,
+        )
+        from predcache.bench.workload import DEFAULT_START, parse_start
+
+        start_text = start or DEFAULT_START
+        live_opts = LiveOptions(
+            targets=list(target),
+            pairs=parse_pair_list(pairs) if pairs else list(DEFAULT_PAIRS),
+            horizons_s=parse_minute_horizons(horizons or DEFAULT_HORIZONS),
+            requests=_live_requests(requests, duration),
+            duration_s=None if duration is None else parse_duration(duration, name="duration"),
+            rate=rate,
+            concurrency=DEFAULT_CONCURRENCY if concurrency is None else concurrency,
+            body_template=body_template or DEFAULT_BODY_TEMPLATE,
+            zipf=1.0 if zipf is None else zipf,
+            seed=0 if seed is None else seed,
+            start=start_text,
+            start_s=parse_start(start_text),
+            out=out,
+            label=label,
+            save_requests=save_requests,
+            command=_live_command(target),
+            compare=_comparison(target[0], ttl, model_delay, stampede, stale_grace)
+            if compare_simulated
+            else None,
+        )
+        _run_live(live_opts.check(), as_json=as_json)
         return
     given_live = [name for name, value in live.items() if value is not None]
     if given_live:
@@ -161,10 +234,17 @@ def bench(
         DEFAULT_ZIPF,
         parse_start,
     )
+    from predcache.stampede import DEFAULT_STRATEGY, check_grace, parse_strategy_list
 
+    strategies = parse_strategy_list(DEFAULT_STRATEGY if stampede is None else stampede)
+    grace_s = check_grace(
+        strategies, None if stale_grace is None else parse_duration(stale_grace, name="stale-grace")
+    )
+    if model_concurrency is not None and model_concurrency < 1:
+        raise BadInputError(f"bad --model-concurrency {model_concurrency}: must be at least 1")
     start_text = start or DEFAULT_START
     opts = BenchOptions(
-        ttls_s=parse_duration_list(ttl, name="ttl"),
+        ttls_s=parse_duration_list("90" if ttl is None else ttl, name="ttl"),
         requests=DEFAULT_REQUESTS if requests is None else requests,
         rate=DEFAULT_RATE if rate is None else rate,
         pairs=parse_pair_list(pairs) if pairs else list(DEFAULT_PAIRS),
@@ -173,7 +253,9 @@ def bench(
         seed=0 if seed is None else seed,
         start=start_text,
         start_s=parse_start(start_text),
-        model_delay_s=parse_duration(model_delay, name="model-delay"),
+        model_delay_s=parse_duration(
+            "1s" if model_delay is None else model_delay, name="model-delay"
+        ),
         backend=config.backend_spec(backend),
         out=out,
         trace=trace,
@@ -183,6 +265,9 @@ def bench(
         market_paths=market_paths,
         save_requests=save_requests,
         label=label,
+        stampedes=strategies,
+        stale_grace_s=grace_s,
+        model_concurrency=model_concurrency,
     )
     _run_simulated(opts, as_json=as_json)
 
@@ -220,8 +305,81 @@ def _run_simulated(opts: Any, *, as_json: bool) -> None:
         console.print(line, highlight=False, soft_wrap=True)
 
 
-def _run_live(targets: list[str], opts: dict[str, Any], *, as_json: bool) -> None:
-    """The live mode: :func:`predcache.bench.live.run_from_cli` validates, runs and prints."""
-    from predcache.bench.live import run_from_cli
+def _live_requests(requests: int | None, duration: str | None) -> int | None:
+    """--requests, its live default, or None in --duration mode (both given: an error later)."""
+    if duration is not None:
+        return requests
+    from predcache.bench.live_options import DEFAULT_REQUESTS
 
-    run_from_cli(targets, opts, as_json=as_json)
+    return DEFAULT_REQUESTS if requests is None else requests
+
+
+def _live_command(targets: list[str]) -> str:
+    """The command line as typed, URLs redacted (params.json)."""
+    import shlex
+
+    from predcache.store import redact_url
+
+    return shlex.join(["predcache", *[redact_url(a) for a in sys.argv[1:]]]) if targets else ""
+
+
+def _comparison(
+    url: str, ttl: str | None, delay: str | None, stampede: str | None, grace: str | None
+) -> Any:
+    """--compare-simulated's settings: the flags given, else what the server says it serves."""
+    from predcache.bench.live_open import server_health
+    from predcache.bench.live_options import Comparison
+    from predcache.stampede import DEFAULT_STRATEGY, check_grace, parse_strategy
+
+    health = server_health(url) or {}
+
+    def given_or_server(flag: str, text: str | None, key: str) -> float:
+        if text is not None:
+            return parse_duration(text, name=flag)
+        if key not in health:
+            raise BadInputError(f"--compare-simulated needs --{flag} (the target has no /health)")
+        return float(health[key])
+
+    served = str(health.get("stampede", DEFAULT_STRATEGY))
+    strategy = parse_strategy(served if stampede is None else stampede)
+    grace_text = grace
+    if grace_text is None and health.get("stale_grace_s"):
+        grace_text = str(health["stale_grace_s"])
+    grace_s = check_grace(
+        [strategy], None if grace_text is None else parse_duration(grace_text, name="stale-grace")
+    )
+    return Comparison(
+        ttl_s=given_or_server("ttl", ttl, "ttl_s"),
+        model_delay_s=given_or_server("model-delay", delay, "simulated_model_delay_s"),
+        stampede=strategy,
+        stale_grace_s=grace_s,
+    )
+
+
+def _run_live(opts: Any, *, as_json: bool) -> None:
+    """The live mode: run, then JSON or the tables."""
+    from rich.console import Console
+
+    from predcache.bench.live import live_bench
+    from predcache.bench.results import clean_rows
+    from predcache.cli.render import print_json
+    from predcache.factory import notify_stderr
+
+    progress, start = _progress_factory(enabled=not as_json)
+    try:
+        result = live_bench(opts, notify=notify_stderr, progress=start)
+    finally:
+        progress.stop()
+    if as_json:
+        print_json(clean_rows(result.rows))
+        return
+    from predcache.bench import live_render
+
+    console = Console()
+    if opts.open_loop:
+        console.print(live_render.render_open(result.rows, result.diffs))
+        for line in live_render.open_footer(result.rows[0]):
+            console.print(line, highlight=False, soft_wrap=True)
+    else:
+        console.print(live_render.render_live(result.rows))
+    console.print(f"results: {result.run_dir}", highlight=False, soft_wrap=True)

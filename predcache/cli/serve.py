@@ -22,6 +22,13 @@ from predcache.durations import format_duration, parse_duration
 from predcache.errors import BadInputError, PredcacheError
 from predcache.server.settings import ENV_SETTINGS, ServeSettings
 from predcache.sizes import parse_size
+from predcache.stampede import (
+    COALESCE,
+    DEFAULT_STRATEGY,
+    REFRESH_AHEAD,
+    check_grace,
+    parse_strategy,
+)
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -74,11 +81,27 @@ def serve(
         max=1.0,
         help="Simulated: this fraction of model calls fail (0 to 1), to rehearse failures.",
     ),
+    stampede: str = typer.Option(
+        DEFAULT_STRATEGY,
+        "--stampede",
+        help="What a request does while its key is computed: coalesce (wait for it: "
+        "single-flight), none (compute too), stale-while-revalidate (serve the expired entry "
+        "within --stale-grace while one refresh runs), refresh-ahead (as --refresh-ahead).",
+    ),
+    stale_grace: str | None = typer.Option(
+        None,
+        "--stale-grace",
+        help="stale-while-revalidate: serve an entry up to this long after it expires, e.g. 5s.",
+    ),
 ) -> None:
     """Serve predictions over HTTP: GET/POST/HEAD/DELETE /predict, /health, /ready, /metrics,
     docs at /docs."""
     import uvicorn
 
+    strategy = parse_strategy(stampede)
+    grace_s = check_grace(
+        [strategy], None if stale_grace is None else parse_duration(stale_grace, name="stale-grace")
+    )
     model, model_version = _plugin(model, model_version)
     settings = ServeSettings(
         host=host,
@@ -91,7 +114,9 @@ def serve(
         models_dir=models_dir,
         model_delay_s=parse_duration(model_delay, name="model-delay"),
         workers=workers,
-        refresh_ahead=refresh_ahead,
+        refresh_ahead=refresh_ahead or strategy == REFRESH_AHEAD,
+        stampede=COALESCE if strategy == REFRESH_AHEAD else strategy,
+        stale_grace_s=grace_s,
         model=model,
         model_version=model_version,
         allow_purge=allow_purge,
@@ -171,7 +196,9 @@ def _announce(s: ServeSettings) -> None:
     failing = f", simulated model failures {s.model_fail_rate:.0%}" if s.model_fail_rate else ""
     _notice(
         f"http://{s.host}:{s.port}  {model}cache {cache}, backend {backend}, workers {s.workers}, "
-        f"refresh-ahead {'on' if s.refresh_ahead else 'off'}, simulated model delay {delay}"
+        f"refresh-ahead {'on' if s.refresh_ahead else 'off'}, stampede {s.stampede}"
+        + (f" (grace {format_duration(s.stale_grace_s)})" if s.stale_grace_s else "")
+        + f", simulated model delay {delay}"
         f"{failing}; API docs at /docs"
     )
     if s.host not in LOOPBACK:

@@ -32,6 +32,7 @@ from predcache.server.errors import HTTP_CODES, PROBLEM_HEADERS, problem, proble
 from predcache.server.metrics import CountingModels, StateCollector, make_metrics
 from predcache.server.service import PredictService
 from predcache.server.settings import ServeSettings
+from predcache.stampede import parse_strategy
 
 log = logging.getLogger("predcache.server")
 _PROBLEM = {k.decode(): v.decode() for k, v in PROBLEM_HEADERS}
@@ -52,6 +53,8 @@ def create_app(settings: ServeSettings) -> Dispatch:
         ttl_s=settings.ttl_s,
         model_delay_s=settings.model_delay_s,
         use_store=settings.use_cache,
+        stampede=parse_strategy(settings.stampede),
+        stale_grace_s=settings.stale_grace_s,
     )
     metrics = make_metrics()
     if settings.model_fail_rate > 0:  # simulated; counted as model calls all the same
@@ -102,7 +105,9 @@ def build_fastapi(service: PredictService) -> FastAPI:
             "backend": None if store is None else store.name,
             "ttl_s": settings.ttl_s,
             "simulated_model_delay_s": settings.model_delay_s,
-            "refresh_ahead": service.refresher is not None,
+            "refresh_ahead": settings.refresh_ahead,
+            "stampede": settings.stampede,
+            "stale_grace_s": settings.stale_grace_s,
         }
 
     @app.get(

@@ -35,16 +35,20 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (
     0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
-#: "stale": an expired entry served on purpose (max-stale, stale-if-error); "head": a HEAD
-#: request with no acceptable entry (answered with headers only, nothing computed)
-OUTCOMES = ("hit", "miss", "bypass", "stale", "head", "error")
+#: "collapsed": waited for another request's computation; "stale": an expired entry served on
+#: purpose (max-stale, stale-if-error, stale-while-revalidate); "head": a HEAD request with no
+#: acceptable entry (answered with headers only, nothing computed)
+OUTCOMES = ("hit", "collapsed", "miss", "bypass", "stale", "head", "error")
 #: "backend": a request answered without the cache because the cache backend failed
 ERROR_KINDS = ("client", "model", "internal", "refresh", "backend")
 REQUESTS_DOC = "Prediction requests."
 HITS_DOC = "Served from a fresh entry."
 MISSES_DOC = "Computed and stored on a miss."
 BYPASSES_DOC = "Computed without the cache."
-STALE_DOC = "Served from an expired entry on purpose (max-stale, stale-if-error)."
+STALE_DOC = (
+    "Served from an expired entry on purpose (max-stale, stale-if-error, stale-while-revalidate)."
+)
+COLLAPSED_DOC = "Waited for another request's model call and served its entry."
 INFLIGHT_DOC = "Prediction requests being answered now."
 OPENMETRICS = "application/openmetrics-text"
 MODEL_CALLS_DOC = "Model calls (misses, bypasses, refreshes)."
@@ -155,6 +159,7 @@ class LocalMetrics:
         for name, doc, value in (
             ("predcache_requests", REQUESTS_DOC, self.requests),
             ("predcache_cache_hits", HITS_DOC, self.outcomes["hit"]),
+            ("predcache_cache_collapsed", COLLAPSED_DOC, self.outcomes["collapsed"]),
             ("predcache_cache_misses", MISSES_DOC, self.outcomes["miss"]),
             ("predcache_cache_bypasses", BYPASSES_DOC, self.outcomes["bypass"]),
             ("predcache_cache_stale", STALE_DOC, self.outcomes["stale"]),
@@ -196,6 +201,7 @@ class SharedMetrics:
         reg = self.registry
         self.requests = Counter("predcache_requests", REQUESTS_DOC, registry=reg)
         self.hits = Counter("predcache_cache_hits", HITS_DOC, registry=reg)
+        self.collapsed = Counter("predcache_cache_collapsed", COLLAPSED_DOC, registry=reg)
         self.misses = Counter("predcache_cache_misses", MISSES_DOC, registry=reg)
         self.bypasses = Counter("predcache_cache_bypasses", BYPASSES_DOC, registry=reg)
         self.stale = Counter("predcache_cache_stale", STALE_DOC, registry=reg)
@@ -211,6 +217,7 @@ class SharedMetrics:
         self.latency = {outcome: latency.labels(cache=outcome) for outcome in OUTCOMES}
         self._outcome = {
             "hit": self.hits,
+            "collapsed": self.collapsed,
             "miss": self.misses,
             "bypass": self.bypasses,
             "stale": self.stale,

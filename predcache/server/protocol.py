@@ -22,7 +22,7 @@ from predcache.config import DEFAULT_HORIZON_S
 from predcache.durations import parse_horizon
 from predcache.errors import BadHorizonError, BadPairError
 from predcache.pairs import parse_pair
-from predcache.predictor import BYPASS, HIT, MISS, Served
+from predcache.predictor import BYPASS, COLLAPSED, HIT, MISS, Served
 from predcache.server.errors import BadBodyError
 from predcache.timestamps import iso_utc
 
@@ -73,9 +73,11 @@ def etag_matches(if_none_match: bytes, tag: bytes) -> bool:
 def response_headers(served: Served, ttl_s: float, forced: bool, client_no_store: bool) -> Headers:
     """The caching headers of one answer; the one place that maps an outcome to headers.
 
-    - ``Cache-Status`` (RFC 9211): ``hit; ttl=<remaining>`` (``detail=coalesced`` when another
-      process computed it); a stale answer is ``hit`` with a negative ``ttl`` and
-      ``detail=max-stale``, or ``fwd=stale; detail=stale-if-error`` when the model failed;
+    - ``Cache-Status`` (RFC 9211): ``hit; ttl=<remaining>``; ``fwd=miss; collapsed`` for a
+      request that waited for another's computation (``detail=coalesced`` when another process
+      computed it); a stale answer is ``hit`` with a negative ``ttl`` and ``detail=max-stale``
+      or ``detail=stale-while-revalidate``, or ``fwd=stale; detail=stale-if-error`` when the
+      model failed;
       ``fwd=miss; stored`` or, when the client forced it, ``fwd=request; stored``; a bypass is
       ``fwd=bypass`` (server without cache, backend down) or ``fwd=request`` (``no-store``).
     - ``Cache-Control``: ``max-age=<remaining freshness>`` (0 when stale), ``no-store`` on a
@@ -98,11 +100,11 @@ def response_headers(served: Served, ttl_s: float, forced: bool, client_no_store
             (b"cache-control", b"max-age=%d" % max(0, left)),
             (b"etag", etag(served)),
         ]
-    if cache == HIT:
-        status = b"predcache; hit; ttl=%d" % left
+    if cache in (HIT, COLLAPSED):
+        status = b"predcache; hit; ttl=%d" % left if cache == HIT else _COLLAPSED
         if served.detail:
             status += b"; detail=" + served.detail.encode()
-        control = b"max-age=%d" % left
+        control = b"max-age=%d" % max(0, left)
     else:  # STALE
         if served.detail == "stale-if-error":
             status = b"predcache; fwd=stale; ttl=%d; detail=stale-if-error" % left
@@ -126,6 +128,8 @@ def head_miss_headers(forced: bool) -> Headers:
 
 
 _MISSED = b"predcache; fwd=miss; stored"
+#: a request that waited for another's computation (RFC 9211's ``collapsed``)
+_COLLAPSED = b"predcache; fwd=miss; collapsed"
 _FORCED = b"predcache; fwd=request; stored"
 
 

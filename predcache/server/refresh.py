@@ -18,21 +18,21 @@ refresh never duplicates another process's computation.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from predcache import stampede
 from predcache.entry import Entry
 from predcache.errors import PredcacheError
 from predcache.predictor import Predictor
 
 
 def xfetch_due(entry: Entry, now: float, ttl_s: float, beta: float, u: float) -> bool:
-    """XFetch's test for one hit; ``u`` in (0, 1] is the die (injected for tests)."""
-    delta = max(float(entry["compute_ms"]) / 1000.0, 1e-6)
-    expiry = float(entry["created_at"]) + ttl_s
-    return now - delta * beta * math.log(u) >= expiry
+    """XFetch's test for one hit; ``u`` in (0, 1] is the die (injected for tests). ``delta``
+    is the entry's ``compute_ms`` (the model call, its delay included)."""
+    delta = float(entry["compute_ms"]) / 1000.0
+    return stampede.xfetch_due(float(entry["created_at"]), delta, now, ttl_s, beta, u)
 
 
 class RefreshAhead:
@@ -70,6 +70,13 @@ class RefreshAhead:
         """
         key = (pair, horizon_s)
         if key in self.inflight or not self.due(entry):
+            return None
+        return self.start(pair, horizon_s, entry)
+
+    def start(self, pair: str, horizon_s: int, entry: Entry) -> Awaitable[None] | None:
+        """A refresh of the key now (stale-while-revalidate), unless one is in flight."""
+        key = (pair, horizon_s)
+        if key in self.inflight:
             return None
         self.inflight.add(key)
         self.started += 1

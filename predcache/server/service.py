@@ -27,9 +27,8 @@ import anyio
 import anyio.to_thread
 import orjson
 
-from predcache.entry import Entry
 from predcache.errors import BadInputError, ComputeError, ModelError
-from predcache.predictor import BYPASS, HIT, Predictor, Served
+from predcache.predictor import BYPASS, HIT, STALE, SWR_DETAIL, Predictor, Served
 from predcache.purge import selector
 from predcache.server.directives import Directives
 from predcache.server.endpoint import ClientGoneError, Headers, PredictRequest
@@ -52,6 +51,7 @@ from predcache.server.protocol import (
 from predcache.server.refresh import RefreshAhead
 from predcache.server.settings import ServeSettings
 from predcache.server.stale import MAX_STALE, STALE_IF_ERROR, stale_entry
+from predcache.stampede import STALE_WHILE_REVALIDATE
 
 T = TypeVar("T")
 #: backends whose reads are fast enough to serve a hit on the event loop
@@ -77,7 +77,8 @@ class PredictService:
                 beta=settings.refresh_beta,
                 on_error=functools.partial(metrics.count_error, "refresh"),
             )
-            if settings.refresh_ahead and settings.use_cache
+            if (settings.refresh_ahead or settings.stampede == STALE_WHILE_REVALIDATE)
+            and settings.use_cache
             else None
         )
         self._background: set[asyncio.Future[None]] = set()
@@ -119,8 +120,8 @@ class PredictService:
         if served is None:  # HEAD without an acceptable entry: nothing computed
             self.metrics.served("head", time.perf_counter() - started)
             return 200, b"", head_miss_headers(d.forced)
-        if served.cache == HIT and self.refresher is not None:
-            self._maybe_refresh(pair, horizon_s, served.entry)
+        if self.refresher is not None and served.cache in (HIT, STALE):
+            self._maybe_refresh(pair, horizon_s, served)
         headers = response_headers(served, self.ttl_s, d.forced, d.no_store)
         self.metrics.served(served.cache, time.perf_counter() - started)
         if served.detail is not None:
@@ -241,9 +242,16 @@ class PredictService:
         }
         return 200, orjson.dumps(body), [(b"cache-control", b"no-store")]
 
-    def _maybe_refresh(self, pair: str, horizon_s: int, entry: Entry) -> None:
+    def _maybe_refresh(self, pair: str, horizon_s: int, served: Served) -> None:
+        """Refresh in the background: at once for stale-while-revalidate's stale answer, on a
+        hit when XFetch says so (refresh-ahead)."""
         assert self.refresher is not None
-        work = self.refresher.maybe_start(pair, horizon_s, entry)
+        if served.cache == STALE and served.detail == SWR_DETAIL:
+            work = self.refresher.start(pair, horizon_s, served.entry)
+        elif served.cache == HIT and self.settings.refresh_ahead:
+            work = self.refresher.maybe_start(pair, horizon_s, served.entry)
+        else:
+            return
         if work is not None:
             task = asyncio.ensure_future(work)
             self._background.add(task)  # keep a reference until it is done

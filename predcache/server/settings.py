@@ -11,6 +11,7 @@ import os
 from dataclasses import asdict, dataclass, fields
 
 from predcache import config
+from predcache.stampede import DEFAULT_STRATEGY
 
 ENV_SETTINGS = "PREDCACHE_SERVE_SETTINGS"
 #: request bodies above this are refused with 413 before any parsing (also chunked bodies)
@@ -48,6 +49,10 @@ class ServeSettings:
     stale_if_error_s: float = 0.0
     #: simulated: this fraction of model calls fail (to rehearse stale-if-error)
     model_fail_rate: float = 0.0
+    #: what a request does while its key is computed or just expired (predcache.stampede)
+    stampede: str = DEFAULT_STRATEGY
+    #: stale-while-revalidate: how long after expiry an entry may still be served
+    stale_grace_s: float = 0.0
 
     @property
     def use_cache(self) -> bool:

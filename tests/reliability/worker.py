@@ -16,7 +16,7 @@ import sys
 
 from predcache.errors import BadHorizonError
 from predcache.factory import build_predictor
-from predcache.predictor import HIT, MISS
+from predcache.predictor import COLLAPSED, HIT, MISS
 from predcache.registry import Computed
 
 PAIRS = ("ETH/EUR", "BTC/USD", "SOL/USD")
@@ -67,7 +67,7 @@ def main(backend: str, cache_dir: str, worker_id: int, ops: int, out: str) -> No
         price = float(served.entry["predicted_price"])
         if served.cache == MISS:
             wrote.append((served.key, price))
-        elif served.cache == HIT:
+        elif served.cache in (HIT, COLLAPSED):  # collapsed: read after another's write
             served_from_store.append((served.key, price))
         else:
             errors.append(f"served {served.cache} ({served.detail})")
