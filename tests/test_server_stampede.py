@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from predcache.cli import run
-from predcache.predictor import COLLAPSED, STALE, Served
-from predcache.server.protocol import cache_headers
+from predcache.predictor import COLLAPSED, STALE, SWR_DETAIL, Served
+from predcache.server.protocol import response_headers
 from tests.fixtures.server import RunningServer, ServerFactory
 
 BODY = {"product_id": "ETH/EUR", "horizon": "5m"}
@@ -74,16 +74,14 @@ def test_none_lets_every_request_call_the_model(serve: ServerFactory) -> None:
 def test_stale_and_collapsed_headers() -> None:
     entry = {"pair": "ETH/EUR", "horizon_s": 300, "predicted_price": 1.0, "as_of": 0.0,
              "created_at": 0.0, "model_version": "v", "compute_ms": 1.0}  # fmt: skip
-    stale = Served(entry, STALE, 93.2, 0.01, "k")  # type: ignore[arg-type]
-    assert cache_headers(stale, 90.0, refreshed=False) == [
-        (b"cache-status", b"predcache; hit; ttl=-4; detail=stale"),
-        (b"age", b"93"),
-    ]
+    stale = Served(entry, STALE, 93.2, 0.01, "k", detail=SWR_DETAIL)  # type: ignore[arg-type]
+    headers = dict(response_headers(stale, 90.0, forced=False, client_no_store=False))
+    assert headers[b"cache-status"] == b"predcache; hit; ttl=-3; detail=stale-while-revalidate"
+    assert headers[b"age"] == b"93"
     waited = Served(entry, COLLAPSED, 1.4, 900.0, "k", detail="coalesced")  # type: ignore[arg-type]
-    assert cache_headers(waited, 90.0, refreshed=False)[0] == (
-        b"cache-status",
-        b"predcache; fwd=miss; collapsed; detail=coalesced",
-    )
+    headers = dict(response_headers(waited, 90.0, forced=False, client_no_store=False))
+    assert headers[b"cache-status"] == b"predcache; fwd=miss; collapsed; detail=coalesced"
+    assert (headers[b"age"], headers[b"cache-control"]) == (b"1", b"max-age=88")
 
 
 @pytest.mark.parametrize(

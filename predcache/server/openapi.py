@@ -57,6 +57,9 @@ class Health(BaseModel):
     ttl_s: float
     simulated_model_delay_s: float
     refresh_ahead: bool
+    #: coalesce | none | stale-while-revalidate (predcache.stampede)
+    stampede: str
+    stale_grace_s: float
 
 
 class Ready(BaseModel):
