@@ -92,11 +92,16 @@ def start(cmd: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[by
     return proc
 
 
-def metric(url: str, name: str) -> float:
+def counts(url: str) -> tuple[float, float]:
+    """(hits, requests) from one scrape of the server's /metrics (one scrape: consistent)."""
+    found: dict[str, float] = {}
     for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise SystemExit(f"{name} missing from {url}/metrics")
+        name, _, value = line.partition(" ")
+        if name in ("predcache_cache_hits_total", "predcache_requests_total"):
+            found[name] = float(value)
+    if len(found) != 2:
+        raise SystemExit(f"hit and request counters missing from {url}/metrics")
+    return found["predcache_cache_hits_total"], found["predcache_requests_total"]
 
 
 def warm(server: Server) -> None:
@@ -128,12 +133,7 @@ def parse_wrk(out: str) -> Run:
 
 
 def drive(wrk: str, lua: Path, server: Server, seconds: float, connections: int) -> Run:
-    before = after = None
-    if server.predcache:
-        before = (
-            metric(server.url, "predcache_cache_hits_total"),
-            metric(server.url, "predcache_requests_total"),
-        )
+    before = counts(server.url) if server.predcache else None
     cmd = [
         wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(lua),
         f"{server.url}/predict",
@@ -141,10 +141,8 @@ def drive(wrk: str, lua: Path, server: Server, seconds: float, connections: int)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True)
     run = parse_wrk(out.stdout)
     if before is not None:
-        after = (
-            metric(server.url, "predcache_cache_hits_total"),
-            metric(server.url, "predcache_requests_total"),
-        )
+        time.sleep(0.2)  # the last request wrk gave up on may still be finishing
+        after = counts(server.url)
         run.hits, run.answered = after[0] - before[0], after[1] - before[1]
     return run
 
@@ -166,12 +164,13 @@ def start_servers(tmp: Path, redis_port: int | None) -> list[Server]:
     add("no-op FastAPI", lambda p: [py, floor, "fastapi", str(p)], False)
 
     def serve(*args: str) -> Callable[[int], list[str]]:
-        return lambda p: [py, "-c", _ENTRY, "serve", "--port", str(p), *args]
+        # a TTL longer than the whole run: every answer under load must be a hit
+        return lambda p: [py, "-c", _ENTRY, "serve", "--port", str(p), "--ttl", "1h", *args]
 
-    add("predcache memory hit", serve("--backend", "memory"), True)
-    add("predcache disk hit", serve("--backend", "disk", "--cache-dir", str(tmp / "d1")), True)
+    add("memory hit (predcache)", serve("--backend", "memory"), True)
+    add("disk hit (predcache)", serve("--backend", "disk", "--cache-dir", str(tmp / "d1")), True)
     if redis_port is not None:
-        add("predcache redis hit", serve("--backend", f"redis://127.0.0.1:{redis_port}/0"), True)
+        add("redis hit (predcache)", serve("--backend", f"redis://127.0.0.1:{redis_port}/0"), True)
     raw2 = [py, "-m", "uvicorn", "floor_apps:raw", "--app-dir", str(HERE), "--workers", "2"]
     add(
         "raw ASGI no-op, 2 workers",
@@ -179,7 +178,7 @@ def start_servers(tmp: Path, redis_port: int | None) -> list[Server]:
         False,
     )
     disk2 = serve("--backend", "disk", "--cache-dir", str(tmp / "d2"), "--workers", "2")
-    add("predcache disk hit, 2 workers", disk2, True)
+    add("disk hit (predcache), 2 workers", disk2, True)
     for s in servers:
         if s.predcache:
             warm(s)
