@@ -34,6 +34,12 @@ EQUIVALENT: frozenset[str] = frozenset(
         "predcache.bench.ttl_model.x_workload_key_rates__mutmut_1",
         # `astype(None)` is numpy's default dtype, float64: the same array
         "predcache.bench.ttl_model.x_workload_key_rates__mutmut_13",
+        # `np.asarray(rates)` without float64: integer rates give the same H (numpy's `/` is
+        # true division, and `x / (1 + x)` is computed in floats either way)
+        "predcache.bench.ttl_model.x_expected_hit_ratio__mutmut_3",
+        "predcache.bench.ttl_model.x_expected_hit_ratio__mutmut_5",
+        # `ttl_s < 0` instead of `<= 0`: at ttl 0 the formula gives 0.0 too (x = 0)
+        "predcache.bench.ttl_model.x_expected_hit_ratio__mutmut_9",
     }
 )
 

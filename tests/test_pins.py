@@ -284,3 +284,10 @@ def test_predict_max_age(models_dir: Path, fake_now: ManualClock) -> None:
     assert (_predict("--max-age", "7s")["cache"], _predict()["age_s"]) == ("hit", 6.5)
     assert _predict("--max-age", "0")["cache"] == "miss"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT.*", str(first["created_at"]))
+
+
+def test_call_key_is_the_first_32_hex_digits_of_the_arguments_sha256() -> None:
+    from predcache.keys import call_key
+
+    # sha256(b'{"a":1}') = 015abd7f5cc57a2dd94b7590f04ad808 4273905ee33ec5cebeae62276a97f862
+    assert call_key("v9", "f", '{"a":1}') == "v1:v9:f:015abd7f5cc57a2dd94b7590f04ad808"
