@@ -72,3 +72,35 @@ def test_encoding_is_compact_json() -> None:
     assert is_valid_entry(dict(GOOD, as_of=-1.0))  # finite is all that is asked of a time
     assert not is_valid_entry(dict(GOOD, compute_ms=float("nan")))
     assert not is_valid_entry([GOOD])
+
+
+# --- value entries (the Python API's results) -------------------------------------------------
+
+VALUE = {
+    "value": {"x": [1, 2]},
+    "as_of": 5.0,
+    "created_at": 5.0,
+    "model_version": "f1",
+    "compute_ms": 2,
+}
+
+
+def test_value_entry_round_trip() -> None:
+    from predcache.entry import entry_value, value_entry
+
+    made = value_entry({"x": [1, 2]}, 5.0, "f1", 2)
+    assert made == VALUE
+    assert decode_entry(encode_entry(made)) == VALUE
+    assert entry_value(made) == {"x": [1, 2]}
+    assert is_valid_entry(made) and is_valid_entry(dict(VALUE, value=None))
+
+
+@pytest.mark.parametrize("field", ["value", "model_version", "as_of", "created_at", "compute_ms"])
+@pytest.mark.parametrize("bad", ["missing", None, "1", True, [1]])
+def test_value_entry_shape_is_exact(field: str, bad: object) -> None:
+    broken = {k: v for k, v in VALUE.items() if k != field}
+    if bad != "missing":
+        broken[field] = bad
+    allowed = {"value": (dict, list, str, int, float, bool, type(None)), "model_version": (str,)}
+    ok = bad != "missing" and type(bad) in allowed.get(field, (int, float))
+    assert (decode_entry(orjson.dumps(broken)) is not None) == ok, broken
