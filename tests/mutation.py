@@ -94,6 +94,7 @@ def main(argv: list[str]) -> int:
         if code != 0:
             print(f"mutmut run failed for {module} (exit {code})", file=sys.stderr)
             return 1
+        print(score_line(module, results(), timings[module]), flush=True)  # as each one ends
     statuses = results()
     for module in wanted:
         print(score_line(module, statuses, timings.get(module)))

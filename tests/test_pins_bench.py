@@ -356,3 +356,24 @@ def test_criteria_marks_and_unmet() -> None:
         nan_row.line()
         == "C: TTL 1m (largest within 1 bps): hit ratio 0.500, speedup -x, added error +0.10 bps"
     )
+
+
+def test_picks_on_partial_tables() -> None:
+    """A column missing, TTLs below a second, criteria carried by every answer."""
+    no_error = ROWS.drop(columns=["added_error_bps"])
+    (a, _) = reaching_hit_ratio(no_error, 0.5)
+    assert (a.ttl_s, a.line()) == (
+        30.0, "A: TTL 30s (smallest reaching 0.5): hit ratio 0.600, speedup 2.5x, added error - bps"
+    )  # fmt: skip
+    empty = ROWS[ROWS["ttl_s"] > 1000]
+    (e,) = reaching_hit_ratio(empty, 0.5)
+    assert (e.line(), e.criterion) == (
+        "-: no simulated run with a hit ratio per TTL", "--target-hit-ratio 0.5"
+    )  # fmt: skip
+    assert within_error_budget(empty, 1.0)[0].criterion == "--error-budget 1"
+    assert {r.criterion for r in within_error_budget(ROWS, -1.0)} == {"--error-budget -1"}
+    sub_second = pd.DataFrame(
+        [("D", 0.5, 0.4, 0.0), ("D", 0.0, 0.0, 0.0)],
+        columns=["run_id", "ttl_s", "hit_ratio", "added_error_bps"],
+    )
+    assert [r.ttl_s for r in within_error_budget(sub_second, 1.0)] == [0.5]

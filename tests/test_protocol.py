@@ -57,6 +57,8 @@ EXAMPLE = '{"product_id": "ETH/EUR", "horizon": "5m"}'
         (b"{}", "BadPairError", f"missing product_id (or pair): send JSON like {EXAMPLE}"),
         (b'{"product_id": 5}', "BadPairError",
          "bad product_id: expected a string like ETH/EUR, got number"),
+        (b'{"product_id": 1.5}', "BadPairError",
+         "bad product_id: expected a string like ETH/EUR, got number"),
         (b'{"pair": ["ETH/EUR"]}', "BadPairError",
          "bad product_id: expected a string like ETH/EUR, got array"),
         (b'{"pair": "ETH/EUR", "horizon": true}', "BadHorizonError",
