@@ -40,6 +40,30 @@ EQUIVALENT: frozenset[str] = frozenset(
         "predcache.bench.ttl_model.x_expected_hit_ratio__mutmut_5",
         # `ttl_s < 0` instead of `<= 0`: at ttl 0 the formula gives 0.0 too (x = 0)
         "predcache.bench.ttl_model.x_expected_hit_ratio__mutmut_9",
+        # report.recommend: `groupby(..., sort=True)` is pandas' default
+        "predcache.report.recommend.x_reaching_hit_ratio__mutmut_22",
+        "predcache.report.recommend.x_within_error_budget__mutmut_21",
+        # format `F` instead of `f` differs only for inf/nan, which `_f` prints as "-"
+        "predcache.report.recommend.x_reaching_hit_ratio__mutmut_39",
+        "predcache.report.recommend.x_within_error_budget__mutmut_38",
+        "predcache.report.recommend.xǁRecommendationǁline__mutmut_8",
+        "predcache.report.recommend.xǁRecommendationǁline__mutmut_14",
+        "predcache.report.recommend.xǁRecommendationǁline__mutmut_20",
+        # the sort's algorithm only orders ties, and one run never has two rows of one TTL
+        "predcache.report.recommend.x__simulated__mutmut_14",
+        "predcache.report.recommend.x__simulated__mutmut_16",
+        "predcache.report.recommend.x__simulated__mutmut_20",
+        # no ttl_s column: `iloc[1:0]` is as empty as `iloc[0:0]`; `iloc[0:1]` and `or True`
+        # fail on the missing column exactly where the original does (sort_values, KeyError)
+        "predcache.report.recommend.x__simulated__mutmut_11",
+        "predcache.report.recommend.x__simulated__mutmut_12",
+        "predcache.report.recommend.x__simulated__mutmut_3",
+        # server.protocol: a str never reaches `_kind` (a string is valid for both fields)
+        "predcache.server.protocol.x__kind__mutmut_8",
+        "predcache.server.protocol.x__kind__mutmut_9",
+        # `strip('XX"XX')`: the header is lower-cased first, so there is no X to strip
+        "predcache.server.protocol.x_parse_cache_control__mutmut_23",
+        "predcache.server.protocol.x_parse_cache_control__mutmut_27",
     }
 )
 
