@@ -157,6 +157,7 @@ def test_list_messages_and_order() -> None:
 
 def test_parse_horizon() -> None:
     from predcache.durations import parse_horizon
+    from predcache.errors import BadHorizonError
 
     assert parse_horizon("5m") == 300 and type(parse_horizon("5m")) is int
     assert parse_horizon(60) == 60
@@ -167,7 +168,7 @@ def test_parse_horizon() -> None:
         ("1.5s" + " " * 28, f"bad horizon: {'1.5s' + ' ' * 28!r} (must be whole seconds)"),
         ("x", f"bad horizon: 'x' ({EXAMPLES})"),
     ]:
-        with pytest.raises(BadDurationError) as info:
+        with pytest.raises(BadHorizonError) as info:  # one HTTP code for every bad horizon
             parse_horizon(bad)
         assert str(info.value) == message
 
