@@ -40,6 +40,8 @@ EQUIVALENT: frozenset[str] = frozenset(
         "predcache.bench.ttl_model.x_expected_hit_ratio__mutmut_5",
         # `ttl_s < 0` instead of `<= 0`: at ttl 0 the formula gives 0.0 too (x = 0)
         "predcache.bench.ttl_model.x_expected_hit_ratio__mutmut_9",
+        # entry: `allow_nan=None` is as falsy as False (json refuses NaN either way)
+        "predcache.entry.x_encode_entry__mutmut_3",
         # report.recommend: `groupby(..., sort=True)` is pandas' default
         "predcache.report.recommend.x_reaching_hit_ratio__mutmut_22",
         "predcache.report.recommend.x_within_error_budget__mutmut_21",
