@@ -62,10 +62,12 @@ class PluginModels:
     def check_horizon(self, pair: str, horizon_s: int) -> None:
         """Any whole number of seconds > 0 (already checked by :func:`parse_horizon`)."""
 
-    def compute(self, pair: str, horizon_s: int, at: float) -> Computed:
+    def predict(self, pair: str, horizon_s: int, at: float) -> float:
         """Call the function at market time ``at``; its answer must be a finite number > 0."""
-        value = self.fn(pair, horizon_s, at)
-        price = checked_price(value, f"model {self.spec} for {pair}")
+        return checked_price(self.fn(pair, horizon_s, at), f"model {self.spec} for {pair}")
+
+    def compute(self, pair: str, horizon_s: int, at: float) -> Computed:
+        price = self.predict(pair, horizon_s, at)
         from predcache import market  # numpy on a miss only, as for the toy model
 
         return Computed(price, float(at), market.price(pair, at))

@@ -36,7 +36,7 @@ import numpy as np
 
 from predcache.bench.workload import Workload
 from predcache.errors import ModelError
-from predcache.registry import ModelRegistry
+from predcache.registry import ModelRegistry, ModelSource
 
 MINUTE_S = 60
 DEFAULT_PATHS = 32
@@ -66,6 +66,12 @@ class Counterfactuals:
     @property
     def paths(self) -> int:
         return 1 + len(self.extra)
+
+    def drift_bps(self, served_price: np.ndarray) -> float:
+        """Mean ``|served - fresh| / fresh`` in bps: how far what the cache served was from what
+        a fresh model call would have said at that moment. Needs no realised price, so it
+        measures staleness for any model."""
+        return float((1e4 * np.abs(served_price - self.fresh) / self.fresh).mean())
 
     def fresh_error_bps(self) -> np.ndarray:
         """Path 0: the fresh prediction's error per request."""
@@ -171,3 +177,38 @@ def _path_view(
         for k in key_ids:
             grid[k] = model.predict_series(art, prices, columns, int(horizon_of_key[k]))
     return _Path(realised, grid)
+
+
+def plugin_counterfactuals(workload: Workload, models: ModelSource) -> Counterfactuals:
+    """:func:`counterfactuals` for a model passed with ``--model``: one market path.
+
+    A plugged model reads the default synthetic market (:func:`predcache.market.history`), so
+    it can be scored on that path only; the fresh prediction of each request is the function
+    called at the request's own time, as a cache-less server would call it.
+    """
+    from predcache.market import Market
+
+    market = Market(0)
+    horizon_of_key = np.array([h for _, h in workload.keys], dtype=np.int64)
+    target_minute = np.floor(
+        (workload.times + horizon_of_key[workload.key_index]) / MINUTE_S
+    ).astype(np.int64)
+    realised = np.empty(workload.requests, dtype=np.float64)
+    for pair in workload.pairs:
+        in_pair = np.isin(
+            workload.key_index, [k for k, (p, _) in enumerate(workload.keys) if p == pair]
+        )
+        if in_pair.any():
+            first, last = int(target_minute[in_pair].min()), int(target_minute[in_pair].max())
+            prices = market.prices(pair, first, last - first + 1)
+            realised[in_pair] = prices[target_minute[in_pair] - first]
+    keys = workload.keys
+    fresh = np.array(
+        [
+            models.compute(keys[k][0], keys[k][1], t).predicted_price
+            for k, t in zip(workload.key_index.tolist(), workload.times.tolist(), strict=True)
+        ]
+    )
+    minutes = np.unique(now_minutes(workload))
+    fresh_col = np.searchsorted(minutes, now_minutes(workload))
+    return Counterfactuals(realised, fresh, workload.key_index, minutes, fresh_col, ())

@@ -41,7 +41,7 @@ from predcache.clock import ManualClock
 from predcache.entry import Entry
 from predcache.errors import StoreError
 from predcache.predictor import COLLAPSED, HIT, MISS, STALE, Predictor
-from predcache.registry import ModelRegistry
+from predcache.registry import ModelSource
 from predcache.stampede import (
     COALESCE,
     NONE,
@@ -140,7 +140,7 @@ def _no_sleep(seconds: float) -> None:
 
 def replay(
     workload: Workload,
-    registry: ModelRegistry,
+    registry: ModelSource,
     *,
     ttl_s: float,
     model_delay_s: float,
@@ -178,7 +178,7 @@ class _Run:
     and entry of the latest one)."""
 
     def __init__(
-        self, workload: Workload, registry: ModelRegistry, sim: Simulation, timed: TimedStore | None
+        self, workload: Workload, registry: ModelSource, sim: Simulation, timed: TimedStore | None
     ) -> None:
         self.w = workload
         self.sim = sim

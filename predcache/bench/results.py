@@ -48,6 +48,8 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "stampede", "collapsed", "stale", "duplicate_calls", "max_inflight",
     "served_from_cache_ratio", "expected_collapsed_ratio", "expected_miss_ratio",
     "latency_p90_ms", "latency_p999_ms", "stale_grace_s", "model_concurrency",
+    # served vs fresh (bps), no realised price needed: staleness for any model (--model)
+    "drift_bps",
 )  # fmt: skip
 SUMMARY_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + EXTRA_COLUMNS
 PARAMS_FILE, SUMMARY_FILE, REQUESTS_FILE = "params.json", "summary.csv", "requests.csv"

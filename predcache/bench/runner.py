@@ -19,15 +19,20 @@ from typing import Any
 
 import numpy as np
 
-from predcache import config
 from predcache.bench import results
-from predcache.bench.accuracy import DEFAULT_PATHS, Counterfactuals, counterfactuals, error_bps
+from predcache.bench.accuracy import (
+    DEFAULT_PATHS,
+    Counterfactuals,
+    counterfactuals,
+    error_bps,
+    plugin_counterfactuals,
+)
 from predcache.bench.engine import OUTCOMES, Replay, replay
 from predcache.bench.summary import number, summarise
 from predcache.bench.ttl_model import expected_outcomes_for_workload
 from predcache.bench.workload import Workload, load_trace, synthetic
 from predcache.durations import format_duration
-from predcache.registry import ModelRegistry
+from predcache.registry import ModelRegistry, ModelSource
 from predcache.stampede import DEFAULT_STRATEGY, Strategy
 from predcache.store import open_store, redact_url
 
@@ -59,6 +64,9 @@ class BenchOptions:
     market_paths: int = DEFAULT_PATHS
     save_requests: bool = False
     label: str | None = None
+    #: ``--model SPEC`` (a model function of the user's own) and its version; None: the toy model
+    model: str | None = None
+    model_version: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     #: the stampede strategies to sweep (each TTL runs under each)
     stampedes: list[Strategy] = field(default_factory=lambda: [DEFAULT_STRATEGY])
@@ -85,7 +93,12 @@ class BenchOptions:
         if self.model_concurrency is not None:
             args += ["--model-concurrency", str(self.model_concurrency)]
         args += ["--backend", redact_url(self.backend)]
-        for flag, value in (("--cache-dir", self.cache_dir), ("--models-dir", self.models_dir)):
+        for flag, value in (
+            ("--cache-dir", self.cache_dir),
+            ("--models-dir", self.models_dir),
+            ("--model", self.model),
+            ("--model-version", self.model_version),
+        ):
             if value is not None:
                 args += [flag, value]
         if self.market_paths != DEFAULT_PATHS:
@@ -141,11 +154,16 @@ def run_bench(
 
     ``on_ready`` sees the workload once it is built and checked, before the first replay (the
     CLI prints its header there)."""
-    registry = ModelRegistry(config.models_dir(opts.models_dir), notify=notify)
+    from predcache.factory import select_models
+
+    registry = select_models(opts.model, opts.model_version, opts.models_dir, notify=notify)
     workload = build_workload(opts)
     for pair, horizon in workload.keys:
         registry.check_horizon(pair, horizon)  # a clear error (and auto-training) up front
-    cf = counterfactuals(workload, registry, paths=opts.market_paths)
+    if isinstance(registry, ModelRegistry):
+        cf = counterfactuals(workload, registry, paths=opts.market_paths)
+    else:  # --model: scored on the one market path its market helper reads
+        cf = plugin_counterfactuals(workload, registry)
     models = {pair: registry.version(pair) for pair in workload.pairs}
     if any(t > 0 for t in opts.ttls_s):  # a bad spec or an unreachable backend fails here
         open_store(opts.backend, cache_dir=opts.cache_dir, namespace="bench-check").close()
@@ -162,7 +180,7 @@ def run_bench(
 
 def _sweep(
     opts: BenchOptions,
-    registry: ModelRegistry,
+    registry: ModelSource,
     workload: Workload,
     cf: Counterfactuals,
     models: dict[str, str],
@@ -253,6 +271,8 @@ def _params(
             "models_dir": opts.models_dir,
             "size_limit": opts.size_limit,
             "market_paths": opts.market_paths,
+            "model": opts.model,
+            "model_version": opts.model_version,
             "out": opts.out,
             "save_requests": opts.save_requests,
             "label": opts.label,
@@ -277,6 +297,7 @@ def _params(
             "store lookups, lock and writes (perf_counter, real backend)",
             "model inference on each miss (numpy, perf_counter)",
             "accuracy against the synthetic market's realised price",
+            "drift: what the cache served against a fresh model call at that moment",
         ],
         "baseline": {"ttl_s": 0, "wall_s": round(baseline.wall_s, 4)},
     }

@@ -109,5 +109,6 @@ def summarise(
         "latency_p999_ms": _r(_p(lat, 99.9), 5),
         "stale_grace_s": context.get("stale_grace_s"),
         "model_concurrency": context.get("model_concurrency"),
+        "drift_bps": _r(cf.drift_bps(rep.served_price), 4),
     }
     return row

@@ -130,6 +130,8 @@ def bench(
         "(1 = only the real one).",
     ),
     models_dir: str | None = options.MODELS_DIR,
+    model: str | None = options.MODEL,
+    model_version: str | None = options.MODEL_VERSION,
     out: str = typer.Option(DEFAULT_OUT, "--out", help="Where the run's results folder goes."),
     label: str | None = typer.Option(None, "--label", help="Short name for the results folder."),
     save_requests: bool = typer.Option(
@@ -170,6 +172,7 @@ def bench(
     if target:
         simulated_only = {
             "--trace": trace, "--size-limit": size_limit, "--model-concurrency": model_concurrency,
+            "--model": model, "--model-version": model_version,
         }  # fmt: skip
         if not compare_simulated:
             simulated_only.update(
@@ -242,6 +245,8 @@ def bench(
     )
     if model_concurrency is not None and model_concurrency < 1:
         raise BadInputError(f"bad --model-concurrency {model_concurrency}: must be at least 1")
+    from predcache.plugin import normalize_spec
+
     start_text = start or DEFAULT_START
     opts = BenchOptions(
         ttls_s=parse_duration_list("90" if ttl is None else ttl, name="ttl"),
@@ -268,6 +273,8 @@ def bench(
         stampedes=strategies,
         stale_grace_s=grace_s,
         model_concurrency=model_concurrency,
+        model=None if model is None else normalize_spec(model),
+        model_version=model_version,
     )
     _run_simulated(opts, as_json=as_json)
 

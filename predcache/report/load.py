@@ -30,7 +30,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "model_calls": (0, _INF), "hit_ratio": (0, 1), "expected_hit_ratio": (0, 1),
     "speedup_vs_no_cache": (0, _INF), "mae_fresh_bps": (0, _INF), "mae_served_bps": (0, _INF),
     "added_error_bps": (-_INF, _INF), "added_error_path0_bps": (-_INF, _INF),
-    "added_error_ci95_bps": (0, _INF), "rate": (0, _INF), "zipf": (0, _INF), "keys": (0, _INF),
+    "added_error_ci95_bps": (0, _INF), "drift_bps": (0, _INF), "rate": (0, _INF),
+    "zipf": (0, _INF), "keys": (0, _INF),
     "seed": (0, _INF), "market_paths": (1, _INF), "throughput_rps": (0, _INF),
     "engine_rps": (0, _INF), "concurrency": (1, _INF), "backend_errors": (0, _INF),
 }  # fmt: skip

@@ -73,6 +73,7 @@ COLUMNS: tuple[tuple[str, str, Formatter], ...] = (
     ("max_age_s", "max\nage", lambda v: fmt_age(num(v))),
     ("added_error_bps", "added\nbps", lambda v: fmt(num(v), "+.2f")),
     ("added_error_ci95_bps", "±95%", lambda v: fmt(num(v), ".2f")),
+    ("drift_bps", "drift\nbps", lambda v: fmt(num(v), ".2f")),
 )
 
 
