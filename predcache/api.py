@@ -15,14 +15,18 @@ a call into a key (:func:`predcache.keys.call_key`) and a result into an entry
   else is a :class:`TypeError` and nothing is stored. Never pickle. A miss returns the value as
   a hit would (the JSON round trip: a tuple comes back a list), so both look the same.
 - **Errors**: what the function raises reaches the caller unchanged, and nothing is stored.
-- **Stampedes**: concurrent misses on one key make one call (the predictor's single-flight:
-  threads and tasks in this process, and processes sharing a disk or Redis store).
+- **Stampedes** (``stampede=``, the names of :mod:`predcache.stampede`): ``coalesce`` (the
+  default) makes concurrent misses on one key one call (threads and tasks in this process, and
+  processes sharing a disk or Redis store); ``none`` lets each compute (the seed's cache);
+  ``stale-while-revalidate`` answers from an entry up to ``stale_grace`` past its expiry while
+  one background call refreshes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import hashlib
 import inspect
@@ -35,15 +39,18 @@ from predcache.clock import Clock
 from predcache.config import DEFAULT_TTL_S
 from predcache.durations import parse_duration
 from predcache.entry import Entry, entry_value, value_entry
-from predcache.errors import ComputeError
+from predcache.errors import BadInputError, ComputeError
 from predcache.keys import call_key
 from predcache.predictor import Predictor, Served
 from predcache.registry import Computed
+from predcache.stampede import DEFAULT_STRATEGY, STALE_WHILE_REVALIDATE, Strategy, parse_strategy
 from predcache.store import Store, open_store
 
 __all__ = ["Cache", "CacheInfo", "CachedFunction", "CachedResult", "cached"]
 
 R = TypeVar("R")
+#: the stampede strategies a call can use (refresh-ahead needs a server's background loop)
+API_STRATEGIES: tuple[Strategy, ...] = ("coalesce", "none", "stale-while-revalidate")
 #: durations as the CLI takes them: ``"90s"``, ``"5m"``, or seconds
 Duration = str | float | int
 #: threads for async callers' misses: a waiter blocks one while another computes, and a
@@ -84,7 +91,7 @@ class CachedResult(Generic[R]):
 
     @property
     def outcome(self) -> str:
-        """``hit``, ``miss`` or ``bypass`` (the product brief's outcomes)."""
+        """``hit``, ``collapsed``, ``stale``, ``miss`` or ``bypass`` (the product brief's)."""
         return self.served.cache
 
     @property
@@ -115,8 +122,9 @@ class Cache:
     """A cache of JSON results: ``cache.get_or_compute(key, fn)`` (or ``await aget_or_compute``).
 
     ``backend`` is ``"memory"``, ``"disk"``, ``"disk:///path"``, ``"redis://..."`` (the CLI's
-    strings) or a :class:`~predcache.store.Store`. ``ttl`` is how long a value stays fresh.
-    ``name`` and ``version`` go into every key.
+    strings) or a :class:`~predcache.store.Store`. ``ttl`` is how long a value stays fresh;
+    ``stampede`` is ``coalesce`` (single-flight), ``none`` or ``stale-while-revalidate`` (with
+    ``stale_grace``). ``name`` and ``version`` go into every key.
     """
 
     def __init__(
@@ -124,10 +132,18 @@ class Cache:
         backend: str | Store = "disk",
         *,
         ttl: Duration = DEFAULT_TTL_S,
+        stampede: Strategy | str = DEFAULT_STRATEGY,
+        stale_grace: Duration | None = None,
         name: str = "cache",
         version: str = "0",
         clock: Clock | None = None,
     ) -> None:
+        strategy = parse_strategy(str(stampede), allowed=API_STRATEGIES)
+        grace = 0.0 if stale_grace is None else parse_duration(stale_grace, name="stale_grace")
+        if (strategy == STALE_WHILE_REVALIDATE) != (grace > 0):
+            raise BadInputError(
+                "stale_grace (> 0) goes with stampede='stale-while-revalidate', and only with it"
+            )
         self.name = name
         self.version = version
         store = backend if isinstance(backend, Store) else open_store(backend)
@@ -136,7 +152,10 @@ class Cache:
             _Unused(version),
             clock=clock,
             ttl_s=parse_duration(ttl, name="ttl"),
+            stampede=strategy,
+            stale_grace_s=grace,
         )
+        self._refreshing: set[asyncio.Future[Any]] = set()
 
     @property
     def store(self) -> Store:
@@ -162,6 +181,9 @@ class Cache:
         served = _unwrapped(
             lambda: self.predictor.serve(store_key, self._compute(fn), max_age_s=max_age_s)
         )
+        if served.cache == "stale":  # one background refresh, in a thread of its own
+            refresh = self._refresher(store_key, self._compute(fn), served)
+            threading.Thread(target=refresh, name="predcache-revalidate", daemon=True).start()
         return self._result(served, max_age_s)
 
     async def aget_or_compute(
@@ -196,7 +218,30 @@ class Cache:
                     )
                 ),
             )
+        if served.cache == "stale":
+
+            def fresh_value() -> R:
+                return asyncio.run_coroutine_threadsafe(_awaited(fn), loop).result()
+
+            refresh = self._refresher(store_key, self._compute(fresh_value), served)
+            task = loop.run_in_executor(_async_pool(), refresh)
+            self._refreshing.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._refreshing.discard)
         return self._result(served, max_age_s)
+
+    def _refresher(
+        self, key: str, compute: Callable[[], Entry], served: Served
+    ) -> Callable[[], None]:
+        """Stale-while-revalidate's refresh: once per expired entry, however many callers saw
+        it stale (the predictor skips it when another refresh holds the key or is done)."""
+        seen = float(served.entry["created_at"])
+
+        def refresh() -> None:
+            # a failure is counted in errors; the next caller computes or tries again
+            with contextlib.suppress(Exception):
+                self.predictor.refresh_key_if_idle(key, compute, seen)
+
+        return refresh
 
     def invalidate(self, key: object) -> bool:
         """Drop ``key``'s entry; True when there was one."""
@@ -279,6 +324,8 @@ def cached(
     backend: str | Store = "disk",
     key: Callable[..., object] | None = None,
     version: str | None = None,
+    stampede: Strategy | str = DEFAULT_STRATEGY,
+    stale_grace: Duration | None = None,
     clock: Clock | None = None,
 ) -> Callable[[Callable[..., R]], CachedFunction[R]]:
     """Cache a function's JSON results by its arguments: ``@cached(ttl="90s", backend="disk")``.
@@ -292,6 +339,8 @@ def cached(
         cache = Cache(
             backend,
             ttl=ttl,
+            stampede=stampede,
+            stale_grace=stale_grace,
             name=name,
             version=version if version is not None else source_version(fn),
             clock=clock,

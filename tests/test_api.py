@@ -17,7 +17,7 @@ import pytest
 
 from predcache import Cache, cached
 from predcache.clock import ManualClock
-from predcache.errors import BadBackendError, BadDurationError
+from predcache.errors import BadBackendError, BadDurationError, BadInputError
 from predcache.store.memory import MemoryStore
 
 THREADS = 16
@@ -54,8 +54,7 @@ def test_sixteen_threads_on_one_cold_key_run_the_function_once(tmp_path: Path) -
     assert got == [{"pair": "ETH/EUR", "horizon": "5m", "price": 2000.5}] * THREADS
     info = predict.cache_info()
     assert (info.misses, info.model_calls, info.errors) == (1, 1, 0)
-    # each waited for the one call, then read its entry: collapsed, not a hit
-    assert (info.collapsed, info.hits) == (THREADS - 1, 0)
+    assert (info.hits, info.collapsed) == (0, THREADS - 1)  # each waited for the one call
 
 
 def slow_in_a_process(path: str) -> dict[str, int]:
@@ -109,8 +108,7 @@ def test_asyncio_gather_of_sixteen_runs_it_once(tmp_path: Path) -> None:
     assert calls == [7]
     info = fetch.cache_info()
     assert (info.misses, info.model_calls) == (1, 1)
-    # each waited for the one call, then read its entry: collapsed, not a hit
-    assert (info.collapsed, info.hits) == (THREADS - 1, 0)
+    assert (info.hits, info.collapsed) == (0, THREADS - 1)  # each waited for the one call
     assert asyncio.run(fetch(7)) == [7, 14]  # a later loop: a hit, served on the loop
     assert fetch.cache_info().hits == info.hits + 1
 
@@ -244,11 +242,54 @@ def test_redis_backend_threads_once(redis_url: str) -> None:
     assert calls == [1] and f() == 5
 
 
+def test_stampede_none_lets_every_concurrent_miss_compute() -> None:
+    gate = threading.Barrier(4, timeout=30)  # passes only if all four are inside at once
+
+    @cached(ttl="1h", backend="memory", stampede="none")
+    def f() -> str:
+        gate.wait()
+        return "x"
+
+    threads = [threading.Thread(target=f) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert f.cache_info().model_calls == 4
+
+
+def test_stale_while_revalidate_serves_stale_and_refreshes_once() -> None:
+    clock = ManualClock(1_800_000_000.0)
+    version = iter(range(1, 100))
+
+    @cached(ttl="10s", backend="memory", clock=clock, stampede="stale-while-revalidate",
+            stale_grace="5s")  # fmt: skip
+    def f() -> int:
+        return next(version)
+
+    assert f() == 1
+    clock.advance(12)  # expired 2 s ago, within the 5 s grace
+    r = f.lookup()
+    assert (r.outcome, r.value) == ("stale", 1)
+    deadline = time.monotonic() + 30
+    while f.cache_info().model_calls < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert f.lookup().value == 2  # the background refresh stored the new value
+    clock.advance(16)  # beyond ttl + grace: a plain miss
+    assert f.lookup().outcome == "miss"
+    info = f.cache_info()
+    assert (info.stale, info.model_calls) == (1, 3)
+
+
 def test_bad_options_are_one_line_errors() -> None:
     with pytest.raises(BadDurationError, match="bad ttl"):
         cached(ttl="soon", backend="memory")(lambda: 1)
     with pytest.raises(BadBackendError, match="unknown backend 'floppy'"):
         cached(backend="floppy")(lambda: 1)
+    with pytest.raises(BadInputError, match="bad --stampede 'refresh-ahead'"):
+        cached(stampede="refresh-ahead", backend="memory")(lambda: 1)
+    with pytest.raises(BadInputError, match="stale_grace"):
+        cached(stampede="stale-while-revalidate", backend="memory")(lambda: 1)
 
 
 def test_import_predcache_stays_light() -> None:
