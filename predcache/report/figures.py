@@ -15,98 +15,34 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from predcache.durations import format_duration
+from predcache.report.axes import (
+    BASELINE_COLOUR,
+    baseline_handle,
+    baseline_hline,
+    draw_baseline,
+    finite_mask,
+    limits_logit,
+    merged_marks,
+    new_figure,
+    plain_log_y,
+    run_colour,
+    style_axes,
+    ttl_axis,
+)
 from predcache.report.series import RunSeries
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
 
 #: run_id -> [(TTL, why)]: the TTLs to mark as recommended
 Marks = Mapping[str, Sequence[tuple[float, str]]]
-#: TTLs worth a labelled tick: round durations people pick
-NICE_TTLS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 14400, 43200, 86400)
-MAX_TTL_LABELS = 7
-LOGIT_TICKS = (0.1, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999)
-#: how a TTL-0 baseline is drawn (grey unless a run's colour tells several apart)
-BASELINE_COLOUR, BASELINE_WIDTH = "0.45", 1.2
-BASELINE_STYLE: Final = ":"
 SIMULATED = "simulated clock"
-
-
-def _colour(i: int) -> str:
-    return f"C{i % 10}"
-
-
-def _new(size: tuple[float, float]) -> Figure:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=size, layout="constrained", dpi=110)
-
-
-def _finite(values: np.ndarray) -> np.ndarray:
-    out: np.ndarray = np.isfinite(values)
-    return out
-
-
-def ttl_axis(ax: Axes, runs: Sequence[RunSeries]) -> None:
-    """Log TTL axis from the smallest non-zero TTL; labelled round TTLs, measured ones as ticks."""
-    from matplotlib.ticker import NullFormatter
-
-    ttls = sorted({float(t) for r in runs for t in r.ttl_s if t > 0})
-    ax.set_xlabel("TTL (log scale)")
-    if not ttls:
-        return
-    lo, hi = ttls[0] / 1.5, ttls[-1] * 1.5
-    ax.set_xscale("log")
-    ax.set_xlim(lo, hi)
-    # the measured TTLs themselves when they fit, else round TTLs (measured ones stay as ticks)
-    labelled = ttls if len(ttls) <= MAX_TTL_LABELS else [t for t in NICE_TTLS if lo <= t <= hi]
-    if len(labelled) < 2:
-        labelled = ttls
-    while len(labelled) > MAX_TTL_LABELS:
-        labelled = labelled[::2]
-    ax.set_xticks(labelled, [format_duration(t) for t in labelled])
-    ax.set_xticks(ttls, minor=True)
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.tick_params(axis="x", which="minor", length=5, width=1.2, color="0.3")
-
-
-def _hline(ax: Axes, y: float, colour: str, label: str | None = None) -> None:
-    ax.axhline(
-        y, color=colour, linestyle=BASELINE_STYLE, linewidth=BASELINE_WIDTH, label=label or ""
-    )
-
-
-def _baseline_handle() -> Line2D:
-    from matplotlib.lines import Line2D
-
-    return Line2D([], [], color=BASELINE_COLOUR, linestyle=BASELINE_STYLE, linewidth=BASELINE_WIDTH)
-
-
-def _baseline(ax: Axes, y: float, text: str) -> None:
-    if math.isfinite(y):
-        _hline(ax, y, BASELINE_COLOUR, text)
-
-
-def _plain_log_y(ax: Axes) -> None:
-    """A log y axis labelled 0.002, 0.01, 1,000 rather than 2x10^-3 (and no minor labels)."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.10g}"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
-
-
-def _style(ax: Axes, title: str, ylabel: str) -> None:
-    ax.set_title(title, fontsize=11, loc="left")
-    ax.set_ylabel(ylabel)
-    ax.grid(True, which="major", alpha=0.3)
 
 
 # --------------------------------------------------------------------------- panels
@@ -122,19 +58,19 @@ def draw_decision(
 ) -> None:
     """The trade-off itself: added error against hit ratio, one labelled point per TTL."""
     for i, run in enumerate(runs):
-        ok = _finite(run.hit_ratio) & _finite(run.added_error_bps)
+        ok = finite_mask(run.hit_ratio) & finite_mask(run.added_error_bps)
         x = np.clip(run.hit_ratio[ok], 1e-4, 1 - 1e-4)
         y, ci = run.added_error_bps[ok], run.added_error_ci95_bps[ok]
-        yerr = np.where(_finite(ci), ci, 0.0)
+        yerr = np.where(finite_mask(ci), ci, 0.0)
         ax.errorbar(
-            x, y, yerr=yerr, fmt="o", color=_colour(i), capsize=3, markersize=5, label=run.label
+            x, y, yerr=yerr, fmt="o", color=run_colour(i), capsize=3, markersize=5, label=run.label
         )
         for xi, yi, t in zip(x, y, run.ttl_s[ok], strict=True):
             ax.annotate(
                 format_duration(float(t)), (xi, yi), textcoords="offset points", xytext=(5, -11),
-                fontsize=8, color=_colour(i),
+                fontsize=8, color=run_colour(i),
             )  # fmt: skip
-        for ttl, why in _merged((marks or {}).get(run.run_id, ())):
+        for ttl, why in merged_marks((marks or {}).get(run.run_id, ())):
             hit = run.hit_ratio[run.ttl_s == ttl]
             err = run.added_error_bps[run.ttl_s == ttl]
             if len(hit) and math.isfinite(hit[0]) and math.isfinite(err[0]):
@@ -148,7 +84,7 @@ def draw_decision(
                     arrowprops={"arrowstyle": "-", "color": "0.3"},
                 )  # fmt: skip
     ax.set_xscale("logit")
-    _limits_logit(ax, runs, target_hit_ratio)
+    limits_logit(ax, runs, target_hit_ratio)
     if error_budget is not None and target_hit_ratio is not None and 0 < target_hit_ratio < 1:
         right = max(ax.get_xlim()[1], target_hit_ratio)
         bottom = min(ax.get_ylim()[0], 0.0)
@@ -167,46 +103,19 @@ def draw_decision(
             linestyle="--",
             label=f"target hit ratio {target_hit_ratio:g}",
         )
-    _hline(ax, 0.0, BASELINE_COLOUR, "TTL 0: no cache, no added error")
-    _style(
+    baseline_hline(ax, 0.0, BASELINE_COLOUR, "TTL 0: no cache, no added error")
+    style_axes(
         ax, "the decision: what each TTL buys and costs", "added error of served predictions (bps)"
     )
     ax.set_xlabel("hit ratio (logit scale: 0.9, 0.99, 0.999 equally spaced)")
     ax.legend(fontsize=8, loc="upper left")
 
 
-def _merged(marks: Sequence[tuple[float, str]]) -> list[tuple[float, str]]:
-    """One mark per TTL: two criteria that pick the same TTL share its label."""
-    reasons: dict[float, list[str]] = {}
-    for ttl, why in marks:
-        reasons.setdefault(ttl, []).append(why)
-    return [(ttl, ";\n".join(whys)) for ttl, whys in reasons.items()]
-
-
-def _limits_logit(ax: Axes, runs: Sequence[RunSeries], target: float | None) -> None:
-    from matplotlib.ticker import FixedLocator, NullFormatter
-
-    values = [float(h) for r in runs for h in r.hit_ratio if 0 < h < 1]
-    if target is not None and 0 < target < 1:
-        values.append(target)
-    if not values:
-        return
-    lo, hi = min(values), max(values)
-    # a little room on the logit scale: widen in log-odds
-    odds_lo, odds_hi = math.log(lo / (1 - lo)) - 0.4, math.log(hi / (1 - hi)) + 0.4
-    ax.set_xlim(1 / (1 + math.exp(-odds_lo)), 1 / (1 + math.exp(-odds_hi)))
-    left, right = ax.get_xlim()
-    shown = [t for t in LOGIT_TICKS if left <= t <= right]
-    ax.xaxis.set_major_locator(FixedLocator(shown))
-    ax.set_xticks(shown, [f"{t:g}" for t in shown])
-    ax.xaxis.set_minor_formatter(NullFormatter())
-
-
 def draw_miss_ratio(ax: Axes, runs: Sequence[RunSeries]) -> None:
     """1 - hit ratio on a log axis: measured (with its sampling interval) and the TTL model."""
     for i, run in enumerate(runs):
-        c = _colour(i)
-        ok = _finite(run.hit_ratio) & (run.miss_ratio > 0)
+        c = run_colour(i)
+        ok = finite_mask(run.hit_ratio) & (run.miss_ratio > 0)
         low, high = run.miss_ratio_interval()
         y = run.miss_ratio[ok]
         yerr = np.vstack([y - low[ok], high[ok] - y])
@@ -228,9 +137,9 @@ def draw_miss_ratio(ax: Axes, runs: Sequence[RunSeries]) -> None:
         fontsize=8,
         loc="lower left",
     )
-    _plain_log_y(ax)
+    plain_log_y(ax)
     ttl_axis(ax, runs)
-    _style(ax, "miss ratio: measured vs TTL model", "1 - hit ratio (log scale)")
+    style_axes(ax, "miss ratio: measured vs TTL model", "1 - hit ratio (log scale)")
 
 
 def draw_added_error(
@@ -238,17 +147,17 @@ def draw_added_error(
 ) -> None:
     """Added error per TTL, with its 95% confidence band from the market paths."""
     for i, run in enumerate(runs):
-        c = _colour(i)
-        ok = _finite(run.added_error_bps)
+        c = run_colour(i)
+        ok = finite_mask(run.added_error_bps)
         x, y, ci = run.ttl_s[ok], run.added_error_bps[ok], run.added_error_ci95_bps[ok]
-        band = _finite(ci)
+        band = finite_mask(ci)
         if band.any():
             ax.fill_between(
                 x[band], (y - ci)[band], (y + ci)[band], color=c, alpha=0.18, linewidth=0
             )
             ax.errorbar(x[band], y[band], yerr=ci[band], fmt="none", ecolor=c, capsize=3, alpha=0.7)
         ax.plot(x, y, "o", color=c, markersize=5)
-    _baseline(ax, 0.0, "TTL 0: no added error")
+    draw_baseline(ax, 0.0, "TTL 0: no added error")
     if error_budget is not None:
         ax.axhline(
             error_budget, color="C3", linestyle="--", label=f"error budget {error_budget:g} bps"
@@ -260,48 +169,48 @@ def draw_added_error(
     labels.append("95% confidence band over the market paths")
     ax.legend(handles, labels, fontsize=8, loc="upper left")
     ttl_axis(ax, runs)
-    _style(ax, "accuracy cost of staleness", "added error vs fresh predictions (bps)")
+    style_axes(ax, "accuracy cost of staleness", "added error vs fresh predictions (bps)")
 
 
 def draw_latency(ax: Axes, runs: Sequence[RunSeries]) -> None:
     """Mean and p99 latency per TTL (log scale), against the TTL-0 baseline."""
     for i, run in enumerate(runs):
-        c = _colour(i)
+        c = run_colour(i)
         ax.plot(run.ttl_s, run.latency_mean_ms, "o", color=c, markersize=5)
         ax.plot(run.ttl_s, run.latency_p99_ms, "^", color=c, markersize=6, markerfacecolor="none")
         if run.baseline is not None:
-            _hline(ax, run.baseline.latency_mean_ms, c)
+            baseline_hline(ax, run.baseline.latency_mean_ms, c)
     from matplotlib.lines import Line2D
 
     handles = [
         Line2D([], [], color="black", marker="o", linestyle="none"),
         Line2D([], [], color="black", marker="^", markerfacecolor="none", linestyle="none"),
-        _baseline_handle(),
+        baseline_handle(),
     ]
     ax.legend(handles, ["mean", "p99", "TTL 0 (no cache): mean"], fontsize=8, loc="center left")
-    _plain_log_y(ax)
+    plain_log_y(ax)
     ttl_axis(ax, runs)
-    _style(ax, "latency per request", "ms (log scale)")
+    style_axes(ax, "latency per request", "ms (log scale)")
 
 
 def draw_model_calls(ax: Axes, runs: Sequence[RunSeries]) -> None:
     """How many times the model ran per TTL (log scale), against TTL 0 (once per request)."""
     for i, run in enumerate(runs):
-        c = _colour(i)
+        c = run_colour(i)
         ax.plot(run.ttl_s, run.model_calls, "o", color=c, markersize=5)
         if run.baseline is not None:
-            _hline(ax, run.baseline.model_calls, c)
+            baseline_hline(ax, run.baseline.model_calls, c)
     from matplotlib.lines import Line2D
 
     ax.legend(
-        [Line2D([], [], color="black", marker="o", linestyle="none"), _baseline_handle()],
+        [Line2D([], [], color="black", marker="o", linestyle="none"), baseline_handle()],
         ["model calls", "TTL 0 (no cache): one per request"],
         fontsize=8,
         loc="lower left",
     )
-    _plain_log_y(ax)
+    plain_log_y(ax)
     ttl_axis(ax, runs)
-    _style(ax, "model calls", "model calls (log scale)")
+    style_axes(ax, "model calls", "model calls (log scale)")
 
 
 # --------------------------------------------------------------------------- figures
@@ -314,7 +223,7 @@ def decision_figure(
     target_hit_ratio: float | None = None,
     marks: Marks | None = None,
 ) -> Figure:
-    fig = _new((7.5, 5.2))
+    fig = new_figure((7.5, 5.2))
     draw_decision(
         fig.add_subplot(), runs, error_budget=error_budget, target_hit_ratio=target_hit_ratio,
         marks=marks,
@@ -324,28 +233,28 @@ def decision_figure(
 
 
 def miss_ratio_figure(runs: Sequence[RunSeries]) -> Figure:
-    fig = _new((7, 4.8))
+    fig = new_figure((7, 4.8))
     draw_miss_ratio(fig.add_subplot(), runs)
     _caption(fig, runs)
     return fig
 
 
 def added_error_figure(runs: Sequence[RunSeries], *, error_budget: float | None = None) -> Figure:
-    fig = _new((7, 4.8))
+    fig = new_figure((7, 4.8))
     draw_added_error(fig.add_subplot(), runs, error_budget=error_budget)
     _caption(fig, runs)
     return fig
 
 
 def latency_figure(runs: Sequence[RunSeries]) -> Figure:
-    fig = _new((7, 4.8))
+    fig = new_figure((7, 4.8))
     draw_latency(fig.add_subplot(), runs)
     _caption(fig, runs)
     return fig
 
 
 def model_calls_figure(runs: Sequence[RunSeries]) -> Figure:
-    fig = _new((7, 4.8))
+    fig = new_figure((7, 4.8))
     draw_model_calls(fig.add_subplot(), runs)
     _caption(fig, runs)
     return fig
@@ -359,7 +268,7 @@ def sweep_figure(
     marks: Marks | None = None,
 ) -> Figure:
     """Every panel on one page: the decision first, then what it is made of."""
-    fig = _new((17, 10))
+    fig = new_figure((17, 10))
     axes = fig.subplot_mosaic([["D", "D", "M"], ["E", "L", "C"]])
     draw_decision(
         axes["D"], runs, error_budget=error_budget, target_hit_ratio=target_hit_ratio, marks=marks
@@ -383,7 +292,7 @@ def _caption(fig: Figure, runs: Sequence[RunSeries], *, title: str | None = None
         return
     fig.suptitle(f"{head}{note}", fontsize=11)
     handles = [
-        Line2D([], [], color=_colour(i), marker="o", linestyle="none") for i in range(len(runs))
+        Line2D([], [], color=run_colour(i), marker="o", linestyle="none") for i in range(len(runs))
     ]
     fig.legend(
         handles,
