@@ -14,9 +14,9 @@ import sys
 import traceback
 
 import typer
+from typer.exceptions import TyperException
 
 from predcache.cli.app import STATE, app, register_lazy
-from predcache.cli.clickcompat import ClickException, NoArgsIsHelpError
 from predcache.errors import EXIT_BAD_INPUT, EXIT_FAILURE, PredcacheError
 
 __all__ = ["app", "main"]
@@ -39,14 +39,12 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _usage_error(exc: ClickException) -> int:
+def _usage_error(exc: TyperException) -> int:
     """A Typer/click usage error as one line, exit 2 (click's own code for usage errors)."""
-    if isinstance(exc, NoArgsIsHelpError):
-        return 0  # the help was printed: asking for it is not an error
     ctx = getattr(exc, "ctx", None)
     where = getattr(ctx, "command_path", None) or "predcache"
-    message = exc.format_message()
-    code = exc.exit_code
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    code = getattr(exc, "exit_code", EXIT_BAD_INPUT)
     return _fail(f"{message} (see `{where} --help`)", EXIT_BAD_INPUT if code == 2 else code)
 
 
@@ -67,7 +65,7 @@ def run(argv: list[str] | None = None) -> int:
         return _fail("aborted", 130)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
-    except ClickException as exc:  # Typer's (vendored click's) usage errors
+    except TyperException as exc:  # Typer's (vendored click's) usage errors derive from it
         return _usage_error(exc)
     except Exception as exc:
         if STATE["debug"] or debug_env:

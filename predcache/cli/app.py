@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import typer
 from typer.core import TyperGroup
 
-if TYPE_CHECKING:  # typer's vendored click, for annotations only (see predcache.cli.clickcompat)
+if TYPE_CHECKING:  # typer's vendored click (private), for annotations only
     from typer import _click as click
 
 #: command name -> the module whose import registers it on ``app``
@@ -63,13 +63,30 @@ app = typer.Typer(
         "predict answers from a local store; bench measures hit ratio, latency and the accuracy "
         "cost of stale predictions; serve puts an HTTP API in front of the model."
     ),
-    no_args_is_help=True,
+    # no arguments: the callback prints the help (no_args_is_help would raise click's private
+    # NoArgsIsHelpError, which predcache would have to recognise by name)
+    invoke_without_command=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-cache_app = typer.Typer(help="Inspect or empty the prediction store.", no_args_is_help=True)
+cache_app = typer.Typer(help="Inspect or empty the prediction store.")
 app.add_typer(cache_app, name="cache")
+
+
+def _help_when_bare(ctx: typer.Context) -> None:
+    """A group called without a command prints its help and succeeds (asking is no error)."""
+    if ctx.invoked_subcommand is None:
+        text = ctx.get_help()  # rich help prints itself and returns ""
+        if text:
+            typer.echo(text)
+        raise typer.Exit(0)
+
+
+@cache_app.callback(invoke_without_command=True)
+def _cache(ctx: typer.Context) -> None:
+    _help_when_bare(ctx)
+
 
 #: ``debug``: show tracebacks; ``one_shot_done``: the command finished, closed what it opened
 #: and wrote its output, so :func:`predcache.cli.main` may skip the interpreter's teardown
@@ -86,6 +103,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _global(
+    ctx: typer.Context,
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
     version: bool = typer.Option(
         False,
@@ -96,3 +114,4 @@ def _global(
     ),
 ) -> None:
     STATE["debug"] = debug
+    _help_when_bare(ctx)
