@@ -12,6 +12,7 @@ run it on a commit, paste the table. Every load loop is bounded in count and tim
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -373,10 +374,8 @@ def scenario_lease(env: Env) -> Figures:
 
 
 def _quiet(fn: Callable[[], object]) -> None:
-    try:
+    with contextlib.suppress(OSError):
         fn()
-    except OSError:
-        pass
 
 
 def scenario_orphans(env: Env) -> Figures:
