@@ -98,6 +98,14 @@ class Store(ABC):
     def release_lock(self, name: str, token: str) -> None:  # noqa: B027 - see acquire_lock
         """Release a lock taken with :meth:`acquire_lock`, only if ``token`` still holds it."""
 
+    def renew_lock(self, name: str, token: str, lease_s: float) -> bool:
+        """Extend a held lock's lease to ``lease_s`` from now; False when ``token`` lost it.
+
+        A holder renews while it computes, so the lease can be short (a crashed holder blocks
+        its key only that long) however slow the model is.
+        """
+        return True
+
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release connections and handles."""
 
@@ -145,6 +153,9 @@ class ProxyStore(Store):
 
     def release_lock(self, name: str, token: str) -> None:
         self.inner.release_lock(name, token)
+
+    def renew_lock(self, name: str, token: str, lease_s: float) -> bool:
+        return self.inner.renew_lock(name, token, lease_s)
 
     def close(self) -> None:
         self.inner.close()

@@ -137,6 +137,9 @@ class CircuitBreakerStore(ProxyStore):
     def release_lock(self, name: str, token: str) -> None:
         self._call(lambda: self.inner.release_lock(name, token))
 
+    def renew_lock(self, name: str, token: str, lease_s: float) -> bool:
+        return self._call(lambda: self.inner.renew_lock(name, token, lease_s))
+
     def stats(self) -> StoreStats:
         st = self.inner.stats()
         extra = {

@@ -27,10 +27,10 @@ from predcache.entry import Entry, decode_entry, encode_entry
 from predcache.errors import StoreError
 from predcache.keys import namespaced
 from predcache.store.base import Store, StoreStats
+from predcache.store.breaker import warn
+from predcache.store.private import make_private_dir, make_private_files
 
 DEFAULT_SIZE_LIMIT = 256 * 1024 * 1024
-PRIVATE_DIR = 0o700
-PRIVATE_FILE = 0o600
 LOCK_TAG = "__lock__"
 DB_NAME = "cache.db"
 #: how diskcache evicts: by store time, so a read changes nothing (what ``_peek`` relies on)
@@ -39,6 +39,8 @@ EVICTION_POLICY = "least-recently-stored"
 #: with the umask's modes (0755 dirs, 0644 files): world-readable. Predictions are a few
 #: hundred bytes, so every value stays inside the private (0600) SQLite file instead.
 INLINE_VALUES_UP_TO = 1 << 30
+#: how often an open store checks that its database file is still the one it opened (a stat)
+WATCH_EVERY_S = 1.0
 
 
 def is_corruption(exc: BaseException) -> bool:
@@ -71,21 +73,6 @@ class JsonOnlyDisk(diskcache.Disk):  # type: ignore[misc]
         return super().fetch(mode, filename, value, read)
 
 
-def make_private_dir(path: Path) -> None:
-    """Create ``path`` (and missing parents) with mode 0700; leave existing directories alone."""
-    missing = []
-    p = path
-    while not p.exists():
-        missing.append(p)
-        p = p.parent
-    for d in reversed(missing):
-        try:
-            d.mkdir(mode=PRIVATE_DIR)
-        except FileExistsError:
-            continue
-        os.chmod(d, PRIVATE_DIR)  # mkdir's mode is filtered by the umask
-
-
 class DiskStore(Store):
     """A diskcache-backed store; survives restarts and is shared by processes on one host."""
 
@@ -104,18 +91,28 @@ class DiskStore(Store):
         self._cache: diskcache.Cache | None = None
         self._opening = threading.Lock()  # server threads may all want the first open
         self._peeked = False
+        self._db_ino: int | None = None  # the database file this store opened
+        self._next_watch = 0.0
+        self._warned = False
+        #: why the directory cannot be used (not creatable, not a directory); every operation
+        #: then fails as a StoreError, which predict and serve answer as a bypass, like any
+        #: other backend failure (a read-only directory fails the same way on its first write)
+        self._unusable: str | None = None
         try:
             make_private_dir(self.directory)
         except OSError as exc:
-            raise StoreError(f"cannot open cache dir {self.directory}: {exc.strerror}") from exc
-        if not self.directory.is_dir():
-            raise StoreError(f"cache dir {self.directory} is not a directory")
+            self._unusable = f"cannot create cache dir {self.directory}: {exc.strerror}"
+        else:
+            if not self.directory.is_dir():
+                self._unusable = f"cache dir {self.directory} is not a directory"
 
     @property
     def cache(self) -> diskcache.Cache:
         """The underlying diskcache, opened on first use (a corrupt file is quarantined)."""
         if self._cache is not None:
             return self._cache
+        if self._unusable is not None:
+            raise StoreError(self._unusable)
         with self._opening:
             if self._cache is None:
                 self._cache = self._open_or_quarantine()
@@ -137,7 +134,6 @@ class DiskStore(Store):
 
     def _open(self) -> diskcache.Cache:
         db = self.directory / DB_NAME
-        fresh = not db.exists()
         cache = diskcache.Cache(
             str(self.directory),
             disk=JsonOnlyDisk,
@@ -146,12 +142,45 @@ class DiskStore(Store):
             statistics=False,
             disk_min_file_size=INLINE_VALUES_UP_TO,
         )
-        if fresh:  # later -wal/-shm files take the main file's mode; these exist already
-            for suffix in ("", "-wal", "-shm"):
-                f = self.directory / f"{DB_NAME}{suffix}"
-                if f.exists():
-                    os.chmod(f, PRIVATE_FILE)
+        make_private_files(
+            self.directory, DB_NAME
+        )  # later -wal/-shm files take the main file's mode
+        self._db_ino = os.stat(db).st_ino
+        self._next_watch = time.monotonic() + WATCH_EVERY_S
         return cache
+
+    def _watch(self) -> None:
+        """At most once a second: is the open database still the file at its path?
+
+        Someone may delete the cache directory (or the file) under a running server. SQLite
+        keeps writing to the unlinked file, so the server and the CLI would silently use two
+        different caches. When the file is gone or replaced, close it, re-create the private
+        directory, say so once, and let the next operation open a new database.
+        """
+        now = time.monotonic()
+        if now < self._next_watch:
+            return
+        self._next_watch = now + WATCH_EVERY_S
+        try:
+            ino: int | None = os.stat(self.directory / DB_NAME).st_ino
+        except OSError:
+            ino = None
+        if ino == self._db_ino:
+            return
+        with self._opening:
+            if self._cache is not None:
+                self._cache.close()
+                self._cache = None
+            gone = not self.directory.exists()
+            try:
+                make_private_dir(self.directory)
+            except OSError as exc:
+                raise StoreError(f"cannot re-create cache dir {self.directory}: {exc}") from exc
+        what = "directory" if gone else "database"
+        warn(
+            f"warning: cache {what} {self.directory if gone else self.directory / DB_NAME} "
+            "was deleted or replaced while in use; re-created it (entries start empty)"
+        )
 
     def quarantine(self, exc: BaseException) -> Path:
         """Move a corrupt database aside (kept for a post-mortem) so a new one can be built.
@@ -188,11 +217,27 @@ class DiskStore(Store):
 
     def _failed(self, exc: BaseException, what: str) -> NoReturn:
         """Turn a backend error into StoreError (after quarantining a corrupt file)."""
-        self._recover(exc)
+        if not self._recover(exc):
+            self._warn_once(f"cache {what} failed in {self.directory}: {exc}")
         raise StoreError(f"cache {what} failed in {self.directory}: {exc}") from exc
+
+    def _warn_once(self, message: str) -> None:
+        """One warning per store for a directory it cannot use; requests then bypass it."""
+        if not self._warned:
+            self._warned = True
+            warn(f"warning: {message}; answering without the cache")
+
+    def _usable(self) -> None:
+        """Raise (and warn once) when the directory cannot be used; else check it still is."""
+        if self._unusable is not None:
+            self._warn_once(self._unusable)
+            raise StoreError(self._unusable)
+        if self._cache is not None:
+            self._watch()
 
     def get(self, key: str) -> Entry | None:
         full = self._prefix + key if self._prefix else key
+        self._usable()
         try:
             if self._cache is None and not self._peeked:
                 self._peeked = True
@@ -220,7 +265,7 @@ class DiskStore(Store):
         the opened cache, so changing either turns a test red.
         """
         db = self.directory / DB_NAME
-        if not db.exists():
+        if not make_private_files(self.directory, DB_NAME):
             return None
         con = sqlite3.connect(str(db), timeout=60, isolation_level=None)
         try:
@@ -245,6 +290,7 @@ class DiskStore(Store):
         return self.cache.get(full_key)  # a file or a pickle: diskcache (JsonOnlyDisk) decides
 
     def set(self, key: str, entry: Entry, retain_s: float | None = None) -> None:
+        self._usable()
         try:
             self.cache.set(
                 namespaced(self.namespace, key),
@@ -263,13 +309,26 @@ class DiskStore(Store):
         import uuid
 
         token = uuid.uuid4().hex
+        self._usable()
         try:
             added = self.cache.add(
                 namespaced(self.namespace, name), token, expire=lease_s, tag=LOCK_TAG
             )
         except (sqlite3.Error, diskcache.Timeout) as exc:
-            raise StoreError(f"cache lock failed in {self.directory}: {exc}") from exc
+            self._failed(exc, "lock")
         return token if added else None
+
+    def renew_lock(self, name: str, token: str, lease_s: float) -> bool:
+        """Extend the lease to ``lease_s`` from now, only while ``token`` still holds it."""
+        full = namespaced(self.namespace, name)
+        try:
+            cache = self.cache
+            with cache.transact():
+                if cache.get(full) != token:
+                    return False
+                return bool(cache.set(full, token, expire=lease_s, tag=LOCK_TAG))
+        except (sqlite3.Error, diskcache.Timeout, PickleRefused, StoreError):
+            return False
 
     def release_lock(self, name: str, token: str) -> None:
         full = namespaced(self.namespace, name)

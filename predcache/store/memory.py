@@ -80,6 +80,15 @@ class MemoryStore(Store):
             if held is not None and held[0] == token:
                 del self._leases[full]
 
+    def renew_lock(self, name: str, token: str, lease_s: float) -> bool:
+        full = namespaced(self.namespace, name)
+        with self._lock:
+            held = self._leases.get(full)
+            if held is None or held[0] != token:
+                return False
+            self._leases[full] = (token, time.monotonic() + lease_s)
+            return True
+
     def _own_keys(self) -> list[str]:
         prefix = namespaced(self.namespace, "")
         return [k for k in self._data if k.startswith(prefix)]

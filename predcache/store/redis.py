@@ -50,6 +50,14 @@ end
 return 0
 """
 
+# Extend the lock's expiry only while it still holds the caller's token.
+_RENEW_LUA = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
 T = TypeVar("T")
 
 
@@ -73,6 +81,7 @@ class RedisStore(Store):
         self._writer: Any = None
         self._reader: Any = None
         self._release: Any = None
+        self._renew: Any = None
         self._opening = threading.Lock()
 
     def _connect(self) -> tuple[Any, Any]:
@@ -99,6 +108,7 @@ class RedisStore(Store):
                 if self._writer is None:
                     writer, reader = self._connect()
                     self._release = writer.register_script(_RELEASE_LUA)
+                    self._renew = writer.register_script(_RENEW_LUA)
                     self._reader = reader
                     self._writer = writer  # last: other threads test it without the lock
         return self._reader if read else self._writer
@@ -153,7 +163,16 @@ class RedisStore(Store):
 
     def get(self, key: str) -> Entry | None:
         # the one read that may go to a replica (Sentinel ?read=replica); admin reads do not
-        raw = self._run("get", lambda: self._client(read=True).get(self.key(key)))
+        try:
+            raw = self._run("get", lambda: self._client(read=True).get(self.key(key)))
+        except StoreError as exc:
+            if not _wrong_type(exc):
+                raise
+            # Something else (a list, a hash...) sits at the entry's key: a corrupt entry, a
+            # miss; the next SET replaces it whatever its type. Not a backend failure, so it
+            # must not make the key a bypass forever.
+            self._note_corrupt()
+            return None
         if raw is None:
             return None
         return self._decode(raw)
@@ -187,6 +206,17 @@ class RedisStore(Store):
         """Compare-and-delete in one Lua call, so only the holder's token releases the lock."""
         full = self.key(name)
         self._run("unlock", lambda: self._release_script()(keys=[full], args=[token]))
+
+    def renew_lock(self, name: str, token: str, lease_s: float) -> bool:
+        """Compare-and-pexpire in one Lua call: only the holder's token extends the lease."""
+        full = self.key(name)
+        ms = _ms(lease_s)
+
+        def renew() -> Any:
+            self._client()  # registers the scripts with the client
+            return self._renew(keys=[full], args=[token, ms])
+
+        return bool(self._run("renew", renew))
 
     def _entry_keys(self) -> Iterator[bytes]:
         """This store's entry keys (not locks), by SCAN: never blocks Redis like KEYS would.
@@ -246,6 +276,12 @@ class RedisStore(Store):
     def close(self) -> None:
         for client in self._clients():
             client.connection_pool.disconnect()
+
+
+def _wrong_type(exc: StoreError) -> bool:
+    """True for Redis's WRONGTYPE reply (a value of another type at the key)."""
+    cause = exc.__cause__
+    return isinstance(cause, redis.ResponseError) and str(cause).startswith("WRONGTYPE")
 
 
 def _ms(seconds: float) -> int:
