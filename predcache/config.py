@@ -18,6 +18,8 @@ ENV_MODELS_DIR = "PREDCACHE_MODELS_DIR"
 ENV_BACKEND = "PREDCACHE_BACKEND"
 DEFAULT_BACKEND = "disk"
 DEFAULT_TTL_S = 90.0
+#: how far ahead of the reader's clock an entry's created_at may be before it is not trusted
+DEFAULT_MAX_CLOCK_SKEW_S = 5.0
 DEFAULT_HORIZON_S = 300
 #: the horizons ``predcache train`` fits by default (and the auto-trained model has)
 DEFAULT_HORIZONS_S: tuple[int, ...] = (60, 300, 900, 3600)

@@ -30,6 +30,8 @@ class Entry(TypedDict):
     model_version: str
     compute_ms: float
     last_price: NotRequired[float]
+    #: the host that computed it (named when its clock runs ahead of a reader's)
+    writer: NotRequired[str]
 
 
 #: field -> accepted types; every entry has at least these.

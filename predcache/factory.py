@@ -62,6 +62,7 @@ def build_predictor(
     models: ModelSource | None = None,
     stampede: Strategy = DEFAULT_STRATEGY,
     stale_grace_s: float = 0.0,
+    max_clock_skew_s: float = config.DEFAULT_MAX_CLOCK_SKEW_S,
 ) -> Predictor:
     """A predictor over the configured backend and model directory.
 
@@ -86,4 +87,5 @@ def build_predictor(
         sleep=sleep or time.sleep,
         stampede=stampede,
         stale_grace_s=stale_grace_s,
+        max_clock_skew_s=max_clock_skew_s,
     )

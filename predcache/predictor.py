@@ -13,6 +13,15 @@ Policy sits here, above every backend (storage is :mod:`predcache.store`):
   ``collapsed``. ``none`` lets every miss call the model (the seed's cache).
   ``stale-while-revalidate`` serves an entry that expired less than ``stale_grace_s`` ago as
   ``stale`` (the caller starts one background refresh, :meth:`Predictor.refresh_if_idle`).
+  Across processes the store's
+  lease lock does the same; its holder renews the short lease while it computes
+  (:mod:`predcache.leases`), so a crashed holder blocks its key only a few seconds.
+- **Coalesced recomputations** (:mod:`predcache.flights`): concurrent ``refresh`` requests
+  for one key share one computation that started after they arrived, and during a backend
+  outage requests for one key share the computation in flight.
+- **Clock skew**: an entry stamped more than ``max_clock_skew_s`` ahead of this clock was
+  written by a host whose clock runs ahead; it is a miss (replaced), never fresh for as long
+  as the skew, and a warning says so once per writer and episode.
 - **Degradation**: a backend failure never fails a request; it is computed and served as
   ``bypass`` with ``detail="backend-unavailable"``.
 
@@ -21,88 +30,36 @@ The hit path imports nothing heavy and does one store read.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
 
 from predcache.clock import Clock, SystemClock
-from predcache.config import DEFAULT_TTL_S
+from predcache.config import DEFAULT_MAX_CLOCK_SKEW_S, DEFAULT_TTL_S
 from predcache.entry import Entry
 from predcache.errors import ComputeError, PredcacheError, StoreError
+from predcache.flights import Flights
 from predcache.keys import lock_key, prediction_key
+from predcache.leases import DEFAULT_LEASE_S, LeaseKeeper, skew_warning, wait_for_holder
 from predcache.registry import ModelSource
+from predcache.served import BYPASS, COLLAPSED, HIT, MISS, STALE, PredictorStats, Served
 from predcache.stampede import COALESCE, NONE, STALE_WHILE_REVALIDATE, Strategy
 from predcache.store.base import Store
+from predcache.store.breaker import warn
 
-#: the outcomes of a request (product brief, "Outcomes of a request")
-HIT, COLLAPSED, STALE, MISS, BYPASS = "hit", "collapsed", "stale", "miss", "bypass"
+__all__ = ["BYPASS", "COLLAPSED", "HIT", "MISS", "STALE", "Predictor", "PredictorStats", "Served"]
+
 #: the ``detail`` of a stale answer served by stale-while-revalidate
 SWR_DETAIL = "stale-while-revalidate"
+
+#: who wrote an entry (this host): named in the clock-skew warning
+WRITER = os.uname().nodename or "unknown"
 #: how much longer than the TTL a backend keeps an entry before garbage-collecting it
 DEFAULT_RETAIN_MARGIN_S = 60.0
-#: how long a cross-process single-flight lock is held at most (a crashed holder's lease ends)
-DEFAULT_LOCK_LEASE_S = 30.0
-#: how often a waiter re-reads the store while another process computes
-LOCK_POLL_S = 0.01
-
-
-class Served:
-    """A prediction and how it was served.
-
-    A plain slotted class, not a dataclass: this module is on the CLI's cache-hit path, where
-    importing ``dataclasses`` and building one is a measurable part of the process (check c of
-    ``benchmarks/perf.py``).
-    """
-
-    __slots__ = ("age_s", "cache", "detail", "entry", "key", "latency_ms", "stored")
-
-    def __init__(
-        self,
-        entry: Entry,
-        cache: str,
-        age_s: float,
-        latency_ms: float,
-        key: str,
-        stored: bool = False,
-        detail: str | None = None,
-    ) -> None:
-        self.entry = entry
-        self.cache = cache
-        self.age_s = age_s
-        self.latency_ms = latency_ms
-        self.key = key
-        self.stored = stored
-        self.detail = detail
-
-    def __repr__(self) -> str:
-        return f"Served({self.cache}, age {self.age_s:.3f}s, {self.key})"
-
-
-class PredictorStats:
-    """Counters since the predictor was made."""
-
-    __slots__ = (
-        "backend_errors",
-        "bypasses",
-        "collapsed",
-        "errors",
-        "hits",
-        "misses",
-        "model_calls",
-        "requests",
-        "stale",
-    )
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.hits = 0
-        self.collapsed = 0
-        self.stale = 0
-        self.misses = 0
-        self.bypasses = 0
-        self.model_calls = 0
-        self.errors = 0
-        self.backend_errors = 0
+#: how long a cross-process single-flight lock is held without renewal (a crashed holder's
+#: lease ends this long after its last renewal; a live holder renews while it computes)
+DEFAULT_LOCK_LEASE_S = DEFAULT_LEASE_S
 
 
 class _KeyLocks:
@@ -135,6 +92,8 @@ class Predictor:
         retain_margin_s: float = DEFAULT_RETAIN_MARGIN_S,
         lock_lease_s: float = DEFAULT_LOCK_LEASE_S,
         cross_process_lock: bool = True,
+        max_clock_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S,
+        notify: Callable[[str], None] = warn,
         stampede: Strategy = COALESCE,
         stale_grace_s: float = 0.0,
     ) -> None:
@@ -148,7 +107,16 @@ class Predictor:
         #: how long after expiry stale-while-revalidate may still serve an entry (0: never)
         self.stale_grace_s = stale_grace_s if stampede == STALE_WHILE_REVALIDATE else 0.0
         self.retain_s = ttl_s + self.stale_grace_s + retain_margin_s
-        self.lock_lease_s = max(lock_lease_s, 2 * model_delay_s + 5.0)
+        self.lock_lease_s = lock_lease_s
+        #: the longest a request waits for another process's computation of its key (a holder
+        #: that renews its lease but never finishes) before it computes the key itself
+        self.max_wait_s = max(30.0, 2 * model_delay_s + 5.0)
+        self.max_clock_skew_s = max_clock_skew_s
+        self._notify = notify
+        #: writers whose entries were found ahead of this clock, warned about once per episode
+        self._skewed_writers: set[str] = set()
+        self._leases = LeaseKeeper(store, lock_lease_s) if store is not None else None
+        self._flights: Flights[Entry] = Flights()
         #: take the store's lease lock on a miss (single-flight across processes). Only a caller
         #: that is the store's one user may turn it off: the simulated bench engine replays
         #: requests one at a time in one process, where the lock add/release are two extra
@@ -173,6 +141,7 @@ class Predictor:
         max_age_s: float | None = None,
         refresh: bool = False,
         use_cache: bool = True,
+        arrived: int | None = None,
     ) -> Served:
         """Serve ``pair`` at ``horizon_s``: from the store when fresh, else from the model."""
         started = time.perf_counter()
@@ -186,7 +155,13 @@ class Predictor:
             max_age_s=max_age_s,
             refresh=refresh,
             use_cache=use_cache,
+            arrived=self.ticket() if arrived is None else arrived,
         )
+
+    def ticket(self) -> int:
+        """An arrival ticket for ``arrived``, taken when a request arrives (before it queues
+        for a thread): a ``refresh`` is served by a computation that started after it."""
+        return self._flights.ticket()
 
     def serve(
         self,
@@ -205,7 +180,13 @@ class Predictor:
         started = time.perf_counter()
         self.stats.requests += 1
         return self._serve(
-            key, compute, started, max_age_s=max_age_s, refresh=refresh, use_cache=use_cache
+            key,
+            compute,
+            started,
+            max_age_s=max_age_s,
+            refresh=refresh,
+            use_cache=use_cache,
+            arrived=self.ticket(),
         )
 
     def _serve(
@@ -217,49 +198,36 @@ class Predictor:
         max_age_s: float | None,
         refresh: bool,
         use_cache: bool,
+        arrived: int,
     ) -> Served:
         if not use_cache or self.ttl_s <= 0 or self.store is None:
             uncached = compute()
             self.stats.bypasses += 1
             return Served(uncached, BYPASS, 0.0, _ms_since(started), key)
         limit = self.freshness_limit(max_age_s)
-        entry: Entry | None = None
         try:
-            if not refresh and limit > 0:
+            if refresh or limit <= 0:
+                entry, shared = self._flights.run(key, arrived, lambda: self._refill(key, compute))
+                if shared:
+                    return self._collapsed(entry, key, started)
+            else:
                 served = self._read_usable(key, limit, started)
                 if served is not None:
                     return served
-            if self.stampede == NONE:  # the seed's cache: every miss calls the model
-                entry = compute()
-                self.store.set(key, entry, self.retain_s)
-                return self._missed(entry, key, started)
-            with self._locks.get(key):
-                # Another thread may have filled the key while this one waited for the lock:
-                # it waited for that computation, so it is collapsed, not a hit.
-                if not refresh and limit > 0:
+                if self.stampede == NONE:  # the seed's cache: every miss calls the model
+                    return self._missed(self._store(key, compute()), key, started)
+                with self._locks.get(key):
+                    # Another thread may have filled the key while this one waited for the
+                    # lock: it waited for that computation, so it is collapsed, not a hit.
                     served = self._read_usable(key, limit, started, waited=True)
                     if served is not None:
                         return served
-                token = None
-                try:
-                    if self.cross_process_lock:
-                        token = self.store.acquire_lock(lock_key(key), self.lock_lease_s)
-                        if token is None and not refresh and limit > 0:
-                            # Another process is computing this key: wait for its entry, bounded.
-                            served, token = self._wait_for_fill(key, limit, started)
-                            if served is not None:
-                                return served
-                    entry = compute()
-                    self.store.set(key, entry, self.retain_s)
-                finally:
-                    if token is not None:
-                        self.store.release_lock(lock_key(key), token)
-        except StoreError:
-            self.stats.backend_errors += 1
-            self.stats.bypasses += 1
-            if entry is None:
-                entry = compute()
-            return Served(entry, BYPASS, 0.0, _ms_since(started), key, detail="backend-unavailable")
+                    filled = self._fill(key, compute, limit, False, started)
+                    if isinstance(filled, Served):
+                        return filled
+                    entry = filled
+        except StoreError as exc:
+            return self._bypass_outage(exc, key, compute, arrived, started)
         return self._missed(entry, key, started)
 
     def _missed(self, entry: Entry, key: str, started: float) -> Served:
@@ -267,12 +235,75 @@ class Predictor:
         age = max(0.0, self.clock.now() - float(entry["created_at"]))
         return Served(entry, MISS, age, _ms_since(started), key, stored=True)
 
+    def _fill(
+        self, key: str, compute: Callable[[], Entry], limit: float, refresh: bool, started: float
+    ) -> Entry | Served:
+        """Compute and store ``key`` under the store's lease lock (renewed while computing).
+
+        When another process holds the lock, a plain miss waits for its entry (and takes the
+        lock over if the holder dies); a refresh computes anyway (it must not serve an entry
+        that started before it arrived).
+        """
+        assert self.store is not None and self._leases is not None
+        token: str | None = None
+        if self.cross_process_lock:
+            token = self.store.acquire_lock(lock_key(key), self.lock_lease_s)
+            if token is None and not refresh:
+                waited = self._wait_for_fill(key, limit, started)
+                if isinstance(waited, Served):
+                    return waited
+                token = waited
+        if token is None:
+            return self._store(key, compute())
+        try:
+            with self._leases.holding(lock_key(key), token):
+                entry = compute()
+            return self._store(key, entry)
+        finally:
+            self.store.release_lock(lock_key(key), token)
+
+    def _refill(self, key: str, compute: Callable[[], Entry]) -> Entry:
+        """A recomputation for ``refresh`` (never served from the store or another process)."""
+        filled = self._fill(key, compute, 0.0, True, time.perf_counter())
+        assert not isinstance(filled, Served)
+        return filled
+
+    def _store(self, key: str, entry: Entry) -> Entry:
+        assert self.store is not None
+        try:
+            self.store.set(key, entry, self.retain_s)
+        except StoreError as exc:
+            raise _Unstored(entry) from exc
+        return entry
+
+    def _collapsed(self, entry: Entry, key: str, started: float) -> Served:
+        """A request served by another request's computation (``refresh`` coalesced)."""
+        self.stats.collapsed += 1
+        age = max(0.0, self.clock.now() - float(entry["created_at"]))
+        return Served(entry, COLLAPSED, age, _ms_since(started), key)
+
+    def _bypass_outage(
+        self,
+        exc: StoreError,
+        key: str,
+        compute: Callable[[], Entry],
+        arrived: int,
+        started: float,
+    ) -> Served:
+        """The backend failed: answer without it, sharing the computation in flight for the key
+        (during an outage every request would otherwise call the model)."""
+        self.stats.backend_errors += 1
+        self.stats.bypasses += 1
+        if isinstance(exc, _Unstored):
+            entry = exc.entry
+        else:
+            entry, _ = self._flights.run("bypass:" + key, arrived, compute, any_running=True)
+        return Served(entry, BYPASS, 0.0, _ms_since(started), key, detail="backend-unavailable")
+
     def get_fresh(
         self, pair: str, horizon_s: int, *, max_age_s: float | None = None
     ) -> Served | None:
         """The hit path alone: a fresh entry served (and counted), or ``None``, never a compute.
-
-        Under stale-while-revalidate an entry within its grace is served too, as ``stale``.
 
         For a caller that must not block on a miss, such as the server's event loop: it serves
         hits in place and hands everything else (miss, ttl 0, backend error) to
@@ -330,9 +361,17 @@ class Predictor:
                     return False
             try:
                 current = self.store.get(key)
-                if current is not None and float(current["created_at"]) > seen_created_at:
+                if current is not None and seen_created_at < float(current["created_at"]) <= (
+                    self.clock.now() + self.max_clock_skew_s
+                ):
                     return False
-                self.store.set(key, compute(), self.retain_s)
+                if token is None:
+                    entry = compute()
+                else:
+                    assert self._leases is not None
+                    with self._leases.holding(lock_key(key), token):
+                        entry = compute()
+                self.store.set(key, entry, self.retain_s)
             finally:
                 if token is not None:
                     self.store.release_lock(lock_key(key), token)
@@ -373,8 +412,16 @@ class Predictor:
         computation; or, under stale-while-revalidate and without a wait, one within its grace
         as ``stale``."""
         entry = self.read(key)
+        if entry is None:
+            return None
+        ahead = float(entry["created_at"]) - self.clock.now()
+        if ahead > self.max_clock_skew_s:
+            self._skewed(entry, ahead)
+            return None
+        if self._skewed_writers:
+            self._skewed_writers.discard(entry.get("writer", "unknown"))  # its episode is over
         outcome = self.usable(entry, limit)
-        if entry is None or outcome is None or (waited and outcome == STALE):
+        if outcome is None or (waited and outcome == STALE):
             return None
         if waited:
             outcome = COLLAPSED
@@ -387,41 +434,24 @@ class Predictor:
         detail = SWR_DETAIL if outcome == STALE else None
         return Served(entry, outcome, age, _ms_since(started), key, detail=detail)
 
-    def _wait_for_fill(
-        self, key: str, limit: float, started: float
-    ) -> tuple[Served | None, str | None]:
-        """Poll the store while another process holds the key's lock (real time: processes).
+    def _skewed(self, entry: Entry, ahead_s: float) -> None:
+        """An entry from the future: a miss, warned about once per writer and episode."""
+        writer = entry.get("writer", "unknown")
+        if writer not in self._skewed_writers:
+            self._skewed_writers.add(writer)
+            self._notify(skew_warning(writer, ahead_s, self.max_clock_skew_s))
 
-        Returns ``(served, None)`` when the holder's entry appears; ``(None, token)`` when this
-        waiter obtained the lock itself and, re-reading the store under it, still found nothing
-        fresh: the caller then computes *while holding* ``token``, so that the other waiters
-        keep waiting for this one computation instead of each computing (after a crashed
-        holder's lease ends, for one). ``(None, None)`` only when the wait runs out.
-
-        The re-read matters: the holder may store its entry and release the lock between this
-        waiter's last poll and its lock attempt; without it the waiter would compute again.
-        """
+    def _wait_for_fill(self, key: str, limit: float, started: float) -> Served | str | None:
+        """Wait for another process's entry, or take its lock over (:func:`wait_for_holder`)."""
         assert self.store is not None
-        name = lock_key(key)
-        deadline = time.monotonic() + self.lock_lease_s
-        while time.monotonic() < deadline:
-            time.sleep(LOCK_POLL_S)
-            served = self._read_usable(key, limit, started, waited=True)
-            if served is None:
-                token = self.store.acquire_lock(name, self.lock_lease_s)
-                if token is None:
-                    continue
-                try:
-                    served = self._read_usable(key, limit, started, waited=True)
-                except BaseException:
-                    self.store.release_lock(name, token)
-                    raise
-                if served is None:
-                    return None, token
-                self.store.release_lock(name, token)
-            served.detail = "coalesced"
-            return served, None
-        return None, None
+        waited = wait_for_holder(
+            self.store,
+            lock_key(key),
+            lambda: self._read_usable(key, limit, started, waited=True),
+            lease_s=self.lock_lease_s,
+            max_wait_s=self.max_wait_s,
+        )
+        return waited
 
     def call(self, make: Callable[[float], Entry], what: str) -> Entry:
         """One model call, counted: ``make(created_at)`` builds the entry (plus the simulated
@@ -459,8 +489,17 @@ class Predictor:
             "as_of": computed.as_of,
             "created_at": created_at,
             "model_version": self.models.version(pair),
+            "writer": WRITER,
             "compute_ms": 0.0,
         }
+
+
+class _Unstored(StoreError):
+    """The store failed after the model answered: the computed entry is still served."""
+
+    def __init__(self, entry: Entry) -> None:
+        super().__init__("the computed entry could not be stored")
+        self.entry = entry
 
 
 def _ms_since(t0: float) -> float:

@@ -56,12 +56,8 @@ def stats(
         "entries": st.entries,
         "bytes": st.bytes,
         **(st.extra or {}),
-        "oldest_age_s": None
-        if st.oldest_created_at is None
-        else round(now - st.oldest_created_at, 1),
-        "newest_age_s": None
-        if st.newest_created_at is None
-        else round(now - st.newest_created_at, 1),
+        "oldest_age_s": _age(now, st.oldest_created_at),
+        "newest_age_s": _age(now, st.newest_created_at),
     }
     if as_json:
         print_json(row)
@@ -69,6 +65,12 @@ def stats(
     row["location"] = config.display_path(st.location)
     for name, value in row.items():
         typer.echo(f"{name:>13}: {'-' if value is None else value}")
+
+
+def _age(now: float, created_at: float | None) -> float | None:
+    """An entry's age, never negative: one stamped ahead of this clock (a writer whose clock
+    runs ahead) is 0 s old here, and the predictor treats it as a miss."""
+    return None if created_at is None else round(max(0.0, now - created_at), 1)
 
 
 @cache_app.command("clear")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from predcache.config import DEFAULT_TTL_S
+from predcache.config import DEFAULT_MAX_CLOCK_SKEW_S, DEFAULT_TTL_S
 from predcache.durations import format_duration
 
 BACKEND = typer.Option(
@@ -35,6 +35,12 @@ SIZE_LIMIT = typer.Option(
     "--size-limit",
     help="Disk store size cap, e.g. 256M, 256MiB or 1G; the oldest entries are evicted past "
     "it. \\[default: 256MiB]",
+)
+MAX_CLOCK_SKEW = typer.Option(
+    format_duration(DEFAULT_MAX_CLOCK_SKEW_S),
+    "--max-clock-skew",
+    help="An entry stamped further ahead of this host's clock is a miss (a writer's clock "
+    "runs ahead) and is replaced.",
 )
 TTL = typer.Option(
     format_duration(DEFAULT_TTL_S),

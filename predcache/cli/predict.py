@@ -77,6 +77,7 @@ def predict(
     size_limit: str | None = options.SIZE_LIMIT,
     model: str | None = options.MODEL,
     model_version: str | None = options.MODEL_VERSION,
+    max_clock_skew: str = options.MAX_CLOCK_SKEW,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a line."),
 ) -> None:
     """Predict PAIR's price HORIZON ahead; says HIT/MISS, age and latency."""
@@ -87,6 +88,7 @@ def predict(
     ttl_s = parse_duration(ttl, name="ttl")
     max_age_s = None if max_age is None else parse_duration(max_age, name="max-age")
     delay_s = parse_duration(model_delay, name="model-delay")
+    skew_s = parse_duration(max_clock_skew, name="max-clock-skew")
     limit = None
     if size_limit is not None:
         from predcache.sizes import parse_size
@@ -102,6 +104,7 @@ def predict(
         ttl_s=ttl_s,
         model_delay_s=delay_s,
         use_store=not no_cache and ttl_s > 0,
+        max_clock_skew_s=skew_s,
     )
     try:
         served = predictor.get_or_compute(
