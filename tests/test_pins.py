@@ -257,11 +257,16 @@ def test_server_age_is_never_negative(
     assert status == "predcache; fwd=miss; stored"
     p = build_predictor(cache_dir=tmp_path / "cache", models_dir=models_dir, ttl_s=90)
     served = p.get_or_compute(PAIR, HORIZON)
-    entry = dict(served.entry, created_at=fake_now.now() + 597)  # written by a host 597 s ahead
     assert p.store is not None
+    # written by a host 4 s ahead (within --max-clock-skew 5s): a hit, 0 s old, never negative
+    entry = dict(served.entry, created_at=fake_now.now() + 4)
+    p.store.set(served.key, entry, 3600)  # type: ignore[arg-type]
+    assert _get(clocked_server) == ("predcache; hit; ttl=90", "0", 0.0)
+    # 597 s ahead: past the tolerance, so not fresh for 597 s more but a miss, replaced (#17)
+    entry = dict(served.entry, created_at=fake_now.now() + 597)
     p.store.set(served.key, entry, 3600)  # type: ignore[arg-type]
     p.store.close()
-    assert _get(clocked_server) == ("predcache; hit; ttl=90", "0", 0.0)
+    assert _get(clocked_server)[0] == "predcache; fwd=miss; stored"
 
 
 def _predict(*args: str) -> dict[str, object]:
