@@ -96,6 +96,7 @@ class Predictor:
         notify: Callable[[str], None] = warn,
         stampede: Strategy = COALESCE,
         stale_grace_s: float = 0.0,
+        max_wait_s: float | None = None,
     ) -> None:
         self.store = store
         self.models = models
@@ -110,7 +111,7 @@ class Predictor:
         self.lock_lease_s = lock_lease_s
         #: the longest a request waits for another process's computation of its key (a holder
         #: that renews its lease but never finishes) before it computes the key itself
-        self.max_wait_s = max(30.0, 2 * model_delay_s + 5.0)
+        self.max_wait_s = max(30.0, 2 * model_delay_s + 5.0) if max_wait_s is None else max_wait_s
         self.max_clock_skew_s = max_clock_skew_s
         self._notify = notify
         #: writers whose entries were found ahead of this clock, warned about once per episode

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -323,7 +324,7 @@ def test_the_entry_a_miss_writes(clock: ManualClock) -> None:
     assert {k: v for k, v in e.items() if k != "compute_ms"} == {
         "pair": "BTC/USD", "horizon_s": 900, "predicted_price": 100.0 + minute / 1000 + 0.09,
         "last_price": 100.0, "as_of": float(minute * 60), "created_at": clock.now(),
-        "model_version": "fake1",
+        "model_version": "fake1", "writer": os.uname().nodename,
     }  # fmt: skip
     assert 0.0 <= e["compute_ms"] < 60_000
 
@@ -337,7 +338,11 @@ def test_latency_is_in_milliseconds(fake_models: FakeModels, clock: ManualClock)
     assert 20.0 <= served.entry["compute_ms"] < 60_000.0  # the delay is part of the compute
 
 
-def test_lock_lease_covers_the_model_delay(fake_models: FakeModels, clock: ManualClock) -> None:
+def test_lock_lease_is_short_and_the_wait_covers_the_model_delay(
+    fake_models: FakeModels, clock: ManualClock
+) -> None:
+    """The lease is a few seconds whatever the model delay (its holder renews it while the model
+    runs, predcache.leases); how long a waiter waits for a live holder grows with the delay."""
     asked: list[float] = []
 
     class Leases(MemoryStore):
@@ -346,12 +351,13 @@ def test_lock_lease_covers_the_model_delay(fake_models: FakeModels, clock: Manua
             return super().acquire_lock(name, lease_s)
 
     store = Leases()
-    assert Predictor(store, fake_models, clock=clock).lock_lease_s == 30.0
-    assert Predictor(store, fake_models, clock=clock, lock_lease_s=2).lock_lease_s == 5.0
+    default = Predictor(store, fake_models, clock=clock)
+    assert (default.lock_lease_s, default.max_wait_s) == (3.0, 30.0)
+    assert Predictor(store, fake_models, clock=clock, lock_lease_s=2).lock_lease_s == 2.0
     slow = Predictor(store, fake_models, clock=clock, model_delay_s=20, sleep=lambda s: None)
-    assert slow.lock_lease_s == 45.0  # twice the delay plus 5 s
+    assert (slow.lock_lease_s, slow.max_wait_s) == (3.0, 45.0)  # twice the delay plus 5 s
     slow.get_or_compute("ETH/EUR", 300)
-    assert asked == [45.0]
+    assert asked == [3.0]
     assert store.acquire_lock("v1:fake1:ETH/EUR:300:lock", 1) is not None  # released after
 
 
@@ -394,12 +400,12 @@ def test_refresh_if_idle(fake_models: FakeModels, clock: ManualClock) -> None:
 def test_a_waiter_whose_holder_never_finishes_computes_at_the_deadline(
     fake_models: FakeModels, clock: ManualClock
 ) -> None:
-    """The lease never frees (a holder that keeps renewing it): the wait is bounded by the
-    lease, then the request computes without the lock rather than failing."""
+    """The lease never frees (a holder that keeps renewing it): the wait is bounded by
+    ``max_wait_s``, then the request computes without the lock rather than failing."""
     import time
 
     store = MemoryStore()
-    p = Predictor(store, fake_models, clock=clock, lock_lease_s=0.0)  # at least 5 s
+    p = Predictor(store, fake_models, clock=clock, max_wait_s=5.0)
     assert store.acquire_lock("v1:fake1:ETH/EUR:300:lock", 3600) is not None
     t0 = time.monotonic()
     served = p.get_or_compute("ETH/EUR", 300)

@@ -133,7 +133,7 @@ def test_concurrent_no_cache_requests_share_recomputations(clock: ManualClock) -
         t.join(10)
     assert models.calls <= 2
     assert out.count("miss:None") == models.calls
-    assert out.count("hit:coalesced") == 50 - models.calls
+    assert out.count("collapsed:None") == 50 - models.calls
 
 
 def test_outage_requests_share_the_computation_in_flight(clock: ManualClock) -> None:
