@@ -452,6 +452,8 @@ class Predictor:
             lease_s=self.lock_lease_s,
             max_wait_s=self.max_wait_s,
         )
+        if isinstance(waited, Served):
+            waited.detail = "coalesced"  # waited for another process's computation
         return waited
 
     def call(self, make: Callable[[float], Entry], what: str) -> Entry:
