@@ -235,3 +235,39 @@ def test_deleted_directory_is_recreated_with_a_warning(
     assert stat.S_IMODE(d.stat().st_mode) == 0o700
     assert DiskStore(d).get(p.key_for("ETH/EUR", 900)) is not None  # another process sees it
     assert caplog.text.count("was deleted or replaced while in use; re-created it") == 1
+
+
+def test_wrongtype_key_is_a_corrupt_entry_overwritten(redis_url: str, clock: ManualClock) -> None:
+    import redis
+
+    from predcache.store import open_store
+
+    store = open_store(redis_url)
+    p = Predictor(store, FakeModels(), clock=clock, ttl_s=90)
+    key = p.key_for("ETH/EUR", 300)
+    r = redis.Redis.from_url(redis_url)
+    r.lpush(store.inner.key(key), "x")  # type: ignore[attr-defined]
+    first = p.get_or_compute("ETH/EUR", 300)
+    assert (first.cache, first.detail) == ("miss", None)
+    assert p.get_or_compute("ETH/EUR", 300).cache == "hit"
+    assert store.corrupt_reads == 2  # read before and after taking the key's lock
+    assert r.type(store.inner.key(key)) == b"string"  # type: ignore[attr-defined]
+
+
+def test_unusable_cache_dir_is_a_bypass_with_one_warning(models_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    from tests.reliability.helpers import cli
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    out = cli("predict", "ETH/EUR", "--json", "--cache-dir", str(blocker / "cache"))
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    assert (body["cache"], body["detail"]) == ("bypass", "backend-unavailable")
+    assert out.stderr.splitlines() == [
+        f"predcache: warning: cannot create cache dir {blocker / 'cache'}: Not a directory; "
+        "answering without the cache"
+    ]
+    stats = cli("cache", "stats", "--cache-dir", str(blocker / "cache"))
+    assert stats.returncode == 1 and len(stats.stderr.splitlines()) == 1
