@@ -43,7 +43,7 @@ from predcache.flights import Flights
 from predcache.keys import lock_key, prediction_key
 from predcache.leases import DEFAULT_LEASE_S, LeaseKeeper, skew_warning, wait_for_holder
 from predcache.registry import ModelSource
-from predcache.served import BYPASS, COLLAPSED, HIT, MISS, STALE, PredictorStats, Served
+from predcache.served import BYPASS, COLLAPSED, HIT, MISS, STALE, Outcome, PredictorStats, Served
 from predcache.stampede import COALESCE, NONE, STALE_WHILE_REVALIDATE, Strategy
 from predcache.store.base import Store
 from predcache.store.breaker import warn
@@ -385,7 +385,7 @@ class Predictor:
         assert self.store is not None
         return self.store.get(key)
 
-    def usable(self, entry: Entry | None, limit: float) -> str | None:
+    def usable(self, entry: Entry | None, limit: float) -> Outcome | None:
         """What ``entry`` can be served as now: ``hit`` while fresh (``age < limit``),
         ``stale`` within stale-while-revalidate's grace after that, else ``None``."""
         if entry is None:

@@ -6,17 +6,26 @@ these names, which is where callers import them from.
 
 from __future__ import annotations
 
+from typing import Final, Literal
+
 from predcache.entry import Entry
 
-#: the outcomes of a request (product brief, "Outcomes of a request")
-HIT, COLLAPSED, STALE, MISS, BYPASS = "hit", "collapsed", "stale", "miss", "bypass"
+#: how a request was answered (product brief, "Outcomes of a request")
+Outcome = Literal["hit", "collapsed", "stale", "miss", "bypass"]
+HIT: Final = "hit"
+COLLAPSED: Final = "collapsed"
+STALE: Final = "stale"
+MISS: Final = "miss"
+BYPASS: Final = "bypass"
+OUTCOMES: Final[tuple[Outcome, ...]] = (HIT, COLLAPSED, STALE, MISS, BYPASS)
 
 
 class Served:
     """A prediction and how it was served.
 
     A plain slotted class, not a dataclass: this module is on the CLI's cache-hit path, where
-    each dataclass definition costs ~0.4 ms of a ~60 ms process.
+    importing ``dataclasses`` and building one is a measurable part of the process (check c of
+    ``benchmarks/perf.py``).
     """
 
     __slots__ = ("age_s", "cache", "detail", "entry", "key", "latency_ms", "stored")
@@ -24,7 +33,7 @@ class Served:
     def __init__(
         self,
         entry: Entry,
-        cache: str,
+        cache: Outcome,
         age_s: float,
         latency_ms: float,
         key: str,
