@@ -4,12 +4,21 @@ The predictor needs the model *version* on every request (it is part of the cach
 model itself only on a miss. :class:`ModelRegistry` reads a pair's artifact header with the
 standard ``json`` module and keeps it, so a cache hit never imports numpy; the numpy model and
 the market are imported and loaded on the first miss.
+
+**A model retrained under a running process** is picked up without a restart: at most every
+:data:`RELOAD_CHECK_S` (one ``stat`` per loaded pair, on whichever request comes first) the
+registry compares the artifact's identity (inode, mtime, size) with the one it read. A new
+version is loaded whole (header and model swapped together), logged once, and misses use it:
+its keys are new, so the old version's entries simply age out. A file that is unreadable or
+invalid at that moment is not loaded (one warning); the loaded model keeps serving.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
@@ -50,6 +59,19 @@ class ModelSource(Protocol):
     def compute(self, pair: str, horizon_s: int, at: float) -> Computed: ...
 
 
+#: seconds between checks of the loaded artifacts for a new version
+RELOAD_CHECK_S = 1.0
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is replaced or rewritten: inode, mtime (ns), size."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 class ModelRegistry:
     """Artifacts under one directory; trains a missing pair on first use when allowed."""
 
@@ -67,11 +89,71 @@ class ModelRegistry:
         self._models: dict[str, ModelArtifact] = {}
         self._markets: dict[int, Market] = {}
         self._lock = threading.Lock()
+        self._idents: dict[str, tuple[int, int, int] | None] = {}
+        self._due = time.monotonic() + RELOAD_CHECK_S
+        self._watchers: list[Callable[[str, str], None]] = []
+        #: versions loaded since this registry was made, after the first (one per reload)
+        self.reloads = 0
+
+    def watch(self, on_version: Callable[[str, str], None]) -> None:
+        """Call ``on_version(pair, version)`` for every version loaded (first and reloads)."""
+        self._watchers.append(on_version)
+        for pair, header in list(self._headers.items()):
+            on_version(pair, header.version)
+
+    def _loaded(self, header: ModelHeader) -> None:
+        self._headers[header.pair] = header
+        for on_version in self._watchers:
+            on_version(header.pair, header.version)
+
+    def _check_reload(self) -> None:
+        """Every :data:`RELOAD_CHECK_S`: swap in any artifact that changed on disk."""
+        with self._lock:
+            if time.monotonic() < self._due:
+                return
+            for pair, header in list(self._headers.items()):
+                ident = _identity(header.path)
+                if ident is None or ident == self._idents.get(pair):
+                    continue  # unchanged, or removed (the loaded model keeps serving)
+                self._idents[pair] = ident
+                self._reload(pair, header)
+            self._due = time.monotonic() + RELOAD_CHECK_S
+
+    def _reload(self, pair: str, old: ModelHeader) -> None:
+        from predcache.artifact import load_artifact
+
+        try:
+            new = read_header(old.path, pair)
+            art = load_artifact(old.path) if new.version != old.version else None
+        except (ModelError, OSError) as exc:
+            self._say(
+                f"warning: not reloading the model for {pair}: {exc}; still serving {old.version}"
+            )
+            return
+        if art is None:
+            return  # rewritten with the same content
+        if art.version != new.version:  # replaced again between the two reads: next check
+            self._idents[pair] = None
+            return
+        self._models[pair] = art  # model and header swap together: one version at a time
+        self.reloads += 1
+        self._loaded(new)
+        self._say(
+            f"model for {pair} changed on disk ({old.path.name}): version {old.version} -> "
+            f"{new.version}; new predictions use it"
+        )
+
+    def _say(self, message: str) -> None:
+        if self._notify is not None:
+            self._notify(message)
 
     def header(self, pair: str) -> ModelHeader:
         header = self._headers.get(pair)
         if header is not None:
-            return header
+            if time.monotonic() < self._due:
+                return header
+            self._check_reload()
+            return self._headers[pair]
         with self._lock:
             header = self._read_header(pair)
             if header is None:
@@ -81,8 +163,9 @@ class ModelRegistry:
                     )
                 path = artifact_path(self.models_dir, pair)
                 self._train_default(pair, path)
+                self._idents[pair] = _identity(path)
                 header = read_header(path, pair)
-                self._headers[pair] = header
+                self._loaded(header)
             return header
 
     def _read_header(self, pair: str) -> ModelHeader | None:
@@ -91,11 +174,14 @@ class ModelRegistry:
         One read, no separate existence check: a CLI hit does this once per process."""
         header = self._headers.get(pair)
         if header is None:
+            path = artifact_path(self.models_dir, pair)
+            ident = _identity(path)  # before the read: a later change is then always seen
             try:
-                header = read_header(artifact_path(self.models_dir, pair), pair)
+                header = read_header(path, pair)
             except FileNotFoundError:
                 return None
-            self._headers[pair] = header
+            self._idents[pair] = ident
+            self._loaded(header)
         return header
 
     def trained(self, pair: str) -> ModelHeader | None:
@@ -142,11 +228,23 @@ class ModelRegistry:
         if art is None:
             from predcache.artifact import load_artifact
 
-            art = load_artifact(self.header(pair).path)
-            if art.version != self.version(pair):
-                raise ModelError(
-                    f"model file for {pair} changed while in use; restart to reload it"
+            header = self.header(pair)
+            art = load_artifact(header.path)
+            if art.version != header.version:
+                # replaced since its header was read, before the next check saw it: take the
+                # new one now (model and header together), as a reload would
+                with self._lock:
+                    self._idents[pair] = _identity(header.path)
+                    self._models[pair] = art
+                    self.reloads += 1
+                    self._loaded(
+                        header._replace(version=art.version, horizons_s=tuple(art.horizons_s))
+                    )
+                self._say(
+                    f"model for {pair} changed on disk ({header.path.name}): version "
+                    f"{header.version} -> {art.version}; new predictions use it"
                 )
+                return art
             self._models[pair] = art
         return art
 

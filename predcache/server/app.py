@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException
 from predcache.errors import PredcacheError
 from predcache.factory import build_predictor, select_models
 from predcache.faults import FailingModels
+from predcache.registry import ModelRegistry
 from predcache.server import openapi
 from predcache.server.endpoint import Dispatch, PredictEndpoint
 from predcache.server.errors import HTTP_CODES, PROBLEM_HEADERS, problem, problem_for
@@ -57,6 +58,8 @@ def create_app(settings: ServeSettings) -> Dispatch:
         stale_grace_s=settings.stale_grace_s,
     )
     metrics = make_metrics()
+    if isinstance(predictor.models, ModelRegistry):
+        predictor.models.watch(metrics.model_version)  # /metrics shows each pair's version
     if settings.model_fail_rate > 0:  # simulated; counted as model calls all the same
         predictor.models = FailingModels(predictor.models, settings.model_fail_rate)
     predictor.models = CountingModels(predictor.models, metrics.count_model_call)

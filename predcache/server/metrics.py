@@ -53,6 +53,8 @@ INFLIGHT_DOC = "Prediction requests being answered now."
 OPENMETRICS = "application/openmetrics-text"
 MODEL_CALLS_DOC = "Model calls (misses, bypasses, refreshes)."
 ERRORS_DOC = "Failed requests and refreshes, by kind."
+MODEL_INFO = "predcache_model_info"
+MODEL_INFO_DOC = "The model version each pair is served with (1 = current)."
 LATENCY_NAME = "predcache_request_duration_seconds"
 LATENCY_DOC = "Prediction request latency inside the server, by outcome."
 
@@ -94,6 +96,9 @@ class Metrics(Protocol):
     def count_model_call(self) -> None:
         """Count one model call (from any thread)."""
 
+    def model_version(self, pair: str, version: str) -> None:
+        """The version ``pair`` is now served with (loaded first, or reloaded)."""
+
     def render(self, accept: str = "", extra: Collector | None = None) -> tuple[bytes, str]:
         """The exposition (OpenMetrics when ``accept`` asks) and its content type; ``extra`` is
         a collector of scrape-time gauges."""
@@ -120,6 +125,7 @@ class LocalMetrics:
         #: per outcome, one count per bucket plus the +Inf bucket (not cumulative)
         self.buckets = {o: [0] * (len(LATENCY_BUCKETS) + 1) for o in OUTCOMES}
         self.sums = dict.fromkeys(OUTCOMES, 0.0)
+        self.versions: dict[str, str] = {}
         self._lock = threading.Lock()
         self.registry = CollectorRegistry()
         self.registry.register(self)
@@ -151,6 +157,9 @@ class LocalMetrics:
         with self._lock:
             self.model_calls += 1
 
+    def model_version(self, pair: str, version: str) -> None:
+        self.versions[pair] = version
+
     def collect(self) -> Iterator[Metric]:
         """The families, built from the counters at scrape time (prometheus_client's hook)."""
         from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
@@ -180,6 +189,10 @@ class LocalMetrics:
         yield latency
         from prometheus_client.core import GaugeMetricFamily
 
+        info = GaugeMetricFamily(MODEL_INFO, MODEL_INFO_DOC, labels=["pair", "version"])
+        for pair, version in sorted(self.versions.items()):
+            info.add_metric([pair, version], 1)
+        yield info
         yield GaugeMetricFamily("predcache_inflight_requests", INFLIGHT_DOC, value=self.inflight)
 
     def render(self, accept: str = "", extra: Collector | None = None) -> tuple[bytes, str]:
@@ -222,6 +235,16 @@ class SharedMetrics:
             "bypass": self.bypasses,
             "stale": self.stale,
         }
+        #: per (pair, version): 1 while current, 0 once replaced; across workers the most
+        #: recently written value wins, so a reload in any worker shows at once
+        self.info = Gauge(
+            MODEL_INFO,
+            MODEL_INFO_DOC,
+            ["pair", "version"],
+            registry=reg,
+            multiprocess_mode="mostrecent",
+        )
+        self._versions: dict[str, str] = {}
 
     def started(self) -> None:
         self.inflight.inc()
@@ -246,6 +269,13 @@ class SharedMetrics:
 
     def count_model_call(self) -> None:
         self.model_calls.inc()
+
+    def model_version(self, pair: str, version: str) -> None:
+        old = self._versions.get(pair)
+        if old is not None and old != version:
+            self.info.labels(pair=pair, version=old).set(0)
+        self._versions[pair] = version
+        self.info.labels(pair=pair, version=version).set(1)
 
     def render(self, accept: str = "", extra: Collector | None = None) -> tuple[bytes, str]:
         """Summed over workers when there are some (else this process's registry)."""
