@@ -7,11 +7,11 @@ command, never when the CLI starts.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import socket
 import sys
-import tempfile
 
 import typer
 
@@ -30,6 +30,8 @@ from predcache.stampede import (
     parse_strategy,
 )
 
+#: prometheus_client's multiprocess directory (as predcache.server.metrics, not imported here)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -127,6 +129,11 @@ def serve(
         raise BadInputError("bad host: empty (use 127.0.0.1 for this machine only)")
     check_listen(host, port)
     _announce(settings)
+    from predcache.server.orphans import make_metrics_dir
+
+    # never count into a metrics directory inherited from the environment by accident (a
+    # one-worker server would add dead processes' requests): only ``--workers N`` sets one
+    os.environ.pop(MULTIPROC_ENV, None)
     run = {"host": host, "port": port, "log_level": "warning", "access_log": False}
     if workers == 1:
         from predcache.server.app import create_app
@@ -134,8 +141,9 @@ def serve(
         uvicorn.run(create_app(settings), **run)  # type: ignore[arg-type]
         return
     _check_backend(settings)
-    metrics_dir = tempfile.mkdtemp(prefix="predcache-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    metrics_dir = make_metrics_dir()
+    os.environ[MULTIPROC_ENV] = metrics_dir
+    settings = dataclasses.replace(settings, parent_pid=os.getpid(), metrics_dir=metrics_dir)
     os.environ[ENV_SETTINGS] = settings.to_env()
     try:
         uvicorn.run(

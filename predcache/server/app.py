@@ -31,6 +31,7 @@ from predcache.server import openapi
 from predcache.server.endpoint import Dispatch, PredictEndpoint
 from predcache.server.errors import HTTP_CODES, PROBLEM_HEADERS, problem, problem_for
 from predcache.server.metrics import CountingModels, StateCollector, make_metrics
+from predcache.server.orphans import cleanup_if_orphaned
 from predcache.server.service import PredictService
 from predcache.server.settings import ServeSettings
 from predcache.stampede import parse_strategy
@@ -83,6 +84,7 @@ def build_fastapi(service: PredictService) -> FastAPI:
         finally:
             if store is not None:
                 store.close()
+            cleanup_if_orphaned(settings.parent_pid, settings.metrics_dir)
 
     app = FastAPI(
         title="predcache",
@@ -210,4 +212,9 @@ def _problem_handlers(app: FastAPI) -> None:
 
 def app_from_env() -> Dispatch:
     """The uvicorn factory for ``--workers N``: settings come from the parent's environment."""
-    return create_app(ServeSettings.from_env())
+    settings = ServeSettings.from_env()
+    if settings.parent_pid is not None:
+        from predcache.server.orphans import die_with_parent
+
+        die_with_parent(settings.parent_pid, settings.metrics_dir)
+    return create_app(settings)

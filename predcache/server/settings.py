@@ -43,6 +43,9 @@ class ServeSettings:
     refresh_beta: float = 1.0
     max_body_bytes: int = MAX_BODY_BYTES
     threads: int = DEFAULT_THREADS
+    #: set by ``serve --workers N``: the parent's pid (workers end with it) and metrics dir
+    parent_pid: int | None = None
+    metrics_dir: str | None = None
     #: ``DELETE /predict`` removes entries (it changes state, so it is off unless asked)
     allow_purge: bool = False
     #: serve an expired entry this long past expiry when the model fails (RFC 5861; 0 = off)

@@ -1,9 +1,14 @@
 """Round-two reliability (issue #17) against real ``predcache serve`` processes on loopback:
-a model retrained under load through two workers."""
+a model retrained under load through two workers; workers that end with a killed parent; an
+inherited metrics directory."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -12,6 +17,27 @@ import httpx
 
 from predcache.artifact import artifact_path, save_artifact
 from tests.fixtures.server import RunningServer, ServerFactory
+
+
+def _children(ppid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                rest = (d / "stat").read_text().rsplit(")", 1)[1].split()
+                cmd = (d / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(rest[1]) == ppid and rest[0] != "Z" and b"spawn_main" in cmd:
+                out.append(int(d.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _predict(server: RunningServer, horizon: str = "5m", **headers: str) -> httpx.Response:
@@ -64,3 +90,43 @@ def test_retrain_under_load_with_two_workers(
     log = server.log.read_text()
     line = f"version {old} -> {art.version}; new predictions use it"
     assert 1 <= log.count(line) <= 2  # one line per worker that had loaded the pair
+
+
+def test_workers_end_with_a_killed_parent_and_the_port_is_free(serve: ServerFactory) -> None:
+    server = serve("--workers", "2", "--ttl", "90s")
+    port = int(server.url.rsplit(":", 1)[1])
+    workers = _children(server.proc.pid)
+    environ = Path(f"/proc/{workers[0]}/environ").read_bytes().split(b"\0")
+    raw = next(v for v in environ if v.startswith(b"PREDCACHE_SERVE_SETTINGS="))
+    settings = json.loads(raw.split(b"=", 1)[1])
+    metrics_dir = Path(settings["metrics_dir"])
+    assert len(workers) == 2 and metrics_dir.is_dir()
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait(10)
+    deadline = time.monotonic() + 15
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in workers)
+    assert not metrics_dir.exists()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # free again
+
+
+def test_one_worker_ignores_an_inherited_metrics_dir(tmp_path: Path, trained_models: Path) -> None:
+    from tests.fixtures.server import start_server, stop_server
+
+    inherited = tmp_path / "inherited"
+    inherited.mkdir()
+    env = dict(os.environ)
+    env.update(
+        PROMETHEUS_MULTIPROC_DIR=str(inherited),
+        PREDCACHE_MODELS_DIR=str(trained_models),
+        PREDCACHE_CACHE_DIR=str(tmp_path / "cache"),
+    )
+    server = start_server(["--ttl", "90s"], log=tmp_path / "serve.log", env=env)
+    try:
+        assert _predict(server).status_code == 200
+        assert server.metric("predcache_requests_total") == 1
+        assert list(inherited.iterdir()) == []
+    finally:
+        stop_server(server)
