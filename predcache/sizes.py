@@ -22,13 +22,26 @@ MIN_SIZE = 64 * 1024
 MAX_SIZE = 1024**4
 
 
-def parse_size(text: str, *, name: str = "size") -> int:
-    """Bytes in ``text``; between 64 KiB (SQLite needs room) and 1 TiB."""
+def parse_size(
+    text: str, *, name: str = "size", minimum: int = MIN_SIZE, maximum: int = MAX_SIZE
+) -> int:
+    """Bytes in ``text``; between ``minimum`` (by default 64 KiB: SQLite needs room) and
+    ``maximum`` (1 TiB)."""
     match = _PATTERN.match(text) if len(text) <= 32 else None
     unit = match.group(2).lower() if match else ""
     if match is None or unit not in _UNITS:
         raise BadInputError(f"bad {name}: {text[:32]!r} (expected e.g. 256M, 256MiB, 1G, 500000)")
     size = int(float(match.group(1)) * _UNITS[unit])
-    if not MIN_SIZE <= size <= MAX_SIZE:
-        raise BadInputError(f"bad {name}: {text!r} (must be between 64KiB and 1TiB)")
+    if not minimum <= size <= maximum:
+        raise BadInputError(
+            f"bad {name}: {text!r} (must be between {_shown(minimum)} and {_shown(maximum)})"
+        )
     return size
+
+
+def _shown(size: int) -> str:
+    """A bound as the user would type it (64KiB, 1TiB, or plain bytes)."""
+    for unit, factor in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)

@@ -20,7 +20,7 @@ from predcache.cli import options
 from predcache.cli.app import app
 from predcache.durations import format_duration, parse_duration
 from predcache.errors import BadInputError, PredcacheError
-from predcache.server.settings import ENV_SETTINGS, ServeSettings
+from predcache.server.settings import DEFAULT_MAX_CONNECTIONS, ENV_SETTINGS, ServeSettings
 from predcache.sizes import parse_size
 from predcache.stampede import (
     COALESCE,
@@ -95,6 +95,20 @@ def serve(
         "--stale-grace",
         help="stale-while-revalidate: serve an entry up to this long after it expires, e.g. 5s.",
     ),
+    max_clock_skew: str = options.MAX_CLOCK_SKEW,
+    max_header_size: str = typer.Option(
+        "16KiB", "--max-header-size", help="Request line + headers past this get 431."
+    ),
+    header_timeout: str = typer.Option(
+        "10s", "--header-timeout", help="Headers not complete within this get 408, closed."
+    ),
+    max_connections: int = typer.Option(
+        DEFAULT_MAX_CONNECTIONS,
+        "--max-connections",
+        min=1,
+        help="Open connections per worker past which requests get 503 at once "
+        "(kept below the open-file limit).",
+    ),
 ) -> None:
     """Serve predictions over HTTP: GET/POST/HEAD/DELETE /predict, /health, /ready, /metrics,
     docs at /docs."""
@@ -123,18 +137,26 @@ def serve(
         model_version=model_version,
         allow_purge=allow_purge,
         stale_if_error_s=parse_duration(stale_if_error, name="stale-if-error"),
+        max_clock_skew_s=parse_duration(max_clock_skew, name="max-clock-skew"),
+        max_header_bytes=parse_size(
+            max_header_size, name="max-header-size", minimum=1024, maximum=16 << 20
+        ),
+        header_timeout_s=parse_duration(header_timeout, name="header-timeout"),
+        max_connections=max_connections,
         model_fail_rate=model_fail_rate,
     )
     if not host.strip():
         raise BadInputError("bad host: empty (use 127.0.0.1 for this machine only)")
     check_listen(host, port)
     _announce(settings)
+    from predcache.server.limits import uvicorn_limits
     from predcache.server.orphans import make_metrics_dir
 
     # never count into a metrics directory inherited from the environment by accident (a
     # one-worker server would add dead processes' requests): only ``--workers N`` sets one
     os.environ.pop(MULTIPROC_ENV, None)
     run = {"host": host, "port": port, "log_level": "warning", "access_log": False}
+    run.update(uvicorn_limits(settings.max_connections))
     if workers == 1:
         from predcache.server.app import create_app
 

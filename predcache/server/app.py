@@ -47,7 +47,11 @@ def problem_response(status: int, body: bytes, headers: dict[str, str] | None = 
 
 def create_app(settings: ServeSettings) -> Dispatch:
     """The ASGI app serving predictions under ``settings`` (one per process)."""
+    from predcache.server import limits
+
+    limits.configure(settings.max_header_bytes, settings.header_timeout_s)
     predictor = build_predictor(
+        max_clock_skew_s=settings.max_clock_skew_s,
         backend=settings.backend,
         cache_dir=settings.cache_dir,
         size_limit=settings.size_limit,

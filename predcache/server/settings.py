@@ -16,6 +16,10 @@ from predcache.stampede import DEFAULT_STRATEGY
 ENV_SETTINGS = "PREDCACHE_SERVE_SETTINGS"
 #: request bodies above this are refused with 413 before any parsing (also chunked bodies)
 MAX_BODY_BYTES = 64 * 1024
+# the connection limits' defaults, without importing uvicorn here (the CLI reads settings too)
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+DEFAULT_MAX_CONNECTIONS = 1000
 #: worker threads for predictor calls: enough that waiters on one slow key (each holds a
 #: thread while it waits for the single-flight lock) never starve hits on other keys
 DEFAULT_THREADS = 256
@@ -43,6 +47,14 @@ class ServeSettings:
     refresh_beta: float = 1.0
     max_body_bytes: int = MAX_BODY_BYTES
     threads: int = DEFAULT_THREADS
+    #: an entry stamped further ahead of this clock is a miss (a writer's clock runs ahead)
+    max_clock_skew_s: float = config.DEFAULT_MAX_CLOCK_SKEW_S
+    #: request line + headers above this get 431 (:mod:`predcache.server.limits`)
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    #: a request's headers must arrive within this, else 408 and the connection is closed
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    #: open connections per process past which a request gets 503 at once
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     #: set by ``serve --workers N``: the parent's pid (workers end with it) and metrics dir
     parent_pid: int | None = None
     metrics_dir: str | None = None

@@ -1,6 +1,6 @@
 """Round-two reliability (issue #17) against real ``predcache serve`` processes on loopback:
-a model retrained under load through two workers; workers that end with a killed parent; an
-inherited metrics directory."""
+a model retrained under load through two workers; oversized and slow headers; workers that end
+with a killed parent; an inherited metrics directory."""
 
 from __future__ import annotations
 
@@ -130,3 +130,49 @@ def test_one_worker_ignores_an_inherited_metrics_dir(tmp_path: Path, trained_mod
         assert list(inherited.iterdir()) == []
     finally:
         stop_server(server)
+
+
+def _status_line(port: int, head: bytes, header_mib: int = 0) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(head)
+        if header_mib:
+            s.sendall(b"X-Big: ")
+            for _ in range(header_mib):
+                s.sendall(b"a" * (1 << 20))
+            s.sendall(b"\r\n\r\n")
+        return s.recv(4096)
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_oversized_header_gets_431_and_memory_stays_bounded(serve: ServerFactory) -> None:
+    server = serve("--ttl", "90s", "--max-header-size", "16KiB")
+    port = int(server.url.rsplit(":", 1)[1])
+    _predict(server)
+    before = _rss_mb(server.proc.pid)
+    answer = _status_line(port, b"GET /predict?pair=ETH/EUR HTTP/1.1\r\nHost: x\r\n", 32)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 Request Header Fields Too Large")
+    assert b"content-type: application/problem+json" in head
+    assert json.loads(body)["code"] == "headers-too-large"
+    assert _rss_mb(server.proc.pid) - before < 20  # a 32 MiB header was never kept
+    small = b"GET /predict?pair=ETH/EUR HTTP/1.1\r\nHost: x\r\nX-A: " + b"b" * 15000
+    ok = _status_line(port, small + b"\r\n\r\n")
+    assert ok.startswith(b"HTTP/1.1 200 OK")
+
+
+def test_slow_headers_get_408_and_the_connection_closes(serve: ServerFactory) -> None:
+    server = serve("--ttl", "90s", "--header-timeout", "1s")
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+        s.sendall(b"GET /predict HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+        t0 = time.monotonic()
+        answer = s.recv(4096)
+        waited = time.monotonic() - t0
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout")
+    assert 0.5 < waited < 10
