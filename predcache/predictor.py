@@ -1,4 +1,4 @@
-"""The cache-aside predictor: the one place where TTL, freshness, single-flight and stats live.
+"""The cache-aside predictor: the one place where TTL, freshness, stampede policy and stats live.
 
 Policy sits here, above every backend (storage is :mod:`predcache.store`):
 
@@ -8,14 +8,11 @@ Policy sits here, above every backend (storage is :mod:`predcache.store`):
 - **Clock**: ``now`` comes from an injectable clock, so tests tick a fake clock and the bench
   runs on simulated time.
 - **Stampede strategy** (:mod:`predcache.stampede`): with ``coalesce`` (the default,
-  single-flight) concurrent misses on one key make one model call, in this process (per-key
-  locks) and across processes (the store's lease lock); the others wait and are counted
-  ``collapsed``. ``none`` lets every miss call the model (the seed's cache).
-  ``stale-while-revalidate`` serves an entry that expired less than ``stale_grace_s`` ago as
-  ``stale`` (the caller starts one background refresh, :meth:`Predictor.refresh_if_idle`).
-  Across processes the store's
-  lease lock does the same; its holder renews the short lease while it computes
-  (:mod:`predcache.leases`), so a crashed holder blocks its key only a few seconds.
+  single-flight) concurrent misses on one key make one model call, in this process and across
+  processes (:mod:`predcache.fill`); the others wait and are counted ``collapsed``. ``none``
+  lets every miss call the model (the seed's cache). ``stale-while-revalidate`` serves an entry
+  that expired less than ``stale_grace_s`` ago as ``stale`` (the caller starts one background
+  refresh, :meth:`Predictor.refresh_if_idle`).
 - **Coalesced recomputations** (:mod:`predcache.flights`): concurrent ``refresh`` requests
   for one key share one computation that started after they arrived, and during a backend
   outage requests for one key share the computation in flight.
@@ -30,18 +27,18 @@ The hit path imports nothing heavy and does one store read.
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from collections.abc import Callable
 
 from predcache.clock import Clock, SystemClock
+from predcache.compute import call_model, prediction_entry
 from predcache.config import DEFAULT_MAX_CLOCK_SKEW_S, DEFAULT_TTL_S
 from predcache.entry import Entry
-from predcache.errors import ComputeError, PredcacheError, StoreError
+from predcache.errors import StoreError
+from predcache.fill import DEFAULT_LOCK_LEASE_S, Filler, Unstored
 from predcache.flights import Flights
-from predcache.keys import lock_key, prediction_key
-from predcache.leases import DEFAULT_LEASE_S, LeaseKeeper, skew_warning, wait_for_holder
+from predcache.keys import prediction_key
+from predcache.leases import skew_warning
 from predcache.registry import ModelSource
 from predcache.served import BYPASS, COLLAPSED, HIT, MISS, STALE, Outcome, PredictorStats, Served
 from predcache.stampede import COALESCE, NONE, STALE_WHILE_REVALIDATE, Strategy
@@ -53,28 +50,8 @@ __all__ = ["BYPASS", "COLLAPSED", "HIT", "MISS", "STALE", "Predictor", "Predicto
 #: the ``detail`` of a stale answer served by stale-while-revalidate
 SWR_DETAIL = "stale-while-revalidate"
 
-#: who wrote an entry (this host): named in the clock-skew warning
-WRITER = os.uname().nodename or "unknown"
 #: how much longer than the TTL a backend keeps an entry before garbage-collecting it
 DEFAULT_RETAIN_MARGIN_S = 60.0
-#: how long a cross-process single-flight lock is held without renewal (a crashed holder's
-#: lease ends this long after its last renewal; a live holder renews while it computes)
-DEFAULT_LOCK_LEASE_S = DEFAULT_LEASE_S
-
-
-class _KeyLocks:
-    """One lock per key, created on demand (in-process single-flight)."""
-
-    def __init__(self) -> None:
-        self.guard = threading.Lock()
-        self.locks: dict[str, threading.Lock] = {}
-
-    def get(self, key: str) -> threading.Lock:
-        lock = self.locks.get(key)
-        if lock is None:
-            with self.guard:
-                lock = self.locks.setdefault(key, threading.Lock())
-        return lock
 
 
 class Predictor:
@@ -108,23 +85,20 @@ class Predictor:
         #: how long after expiry stale-while-revalidate may still serve an entry (0: never)
         self.stale_grace_s = stale_grace_s if stampede == STALE_WHILE_REVALIDATE else 0.0
         self.retain_s = ttl_s + self.stale_grace_s + retain_margin_s
-        self.lock_lease_s = lock_lease_s
-        #: the longest a request waits for another process's computation of its key (a holder
-        #: that renews its lease but never finishes) before it computes the key itself
-        self.max_wait_s = max(30.0, 2 * model_delay_s + 5.0) if max_wait_s is None else max_wait_s
+        #: the single-flight machinery a miss goes through (per-key locks, the lease lock)
+        self.filler = Filler(
+            store,
+            retain_s=self.retain_s,
+            lock_lease_s=lock_lease_s,
+            max_wait_s=max(30.0, 2 * model_delay_s + 5.0) if max_wait_s is None else max_wait_s,
+            cross_process_lock=cross_process_lock,
+        )
         self.max_clock_skew_s = max_clock_skew_s
         self._notify = notify
         #: writers whose entries were found ahead of this clock, warned about once per episode
         self._skewed_writers: set[str] = set()
-        self._leases = LeaseKeeper(store, lock_lease_s) if store is not None else None
         self._flights: Flights[Entry] = Flights()
-        #: take the store's lease lock on a miss (single-flight across processes). Only a caller
-        #: that is the store's one user may turn it off: the simulated bench engine replays
-        #: requests one at a time in one process, where the lock add/release are two extra
-        #: store writes per miss that can never find a competitor.
-        self.cross_process_lock = cross_process_lock
         self.stats = PredictorStats()
-        self._locks = _KeyLocks()
 
     def key_for(self, pair: str, horizon_s: int) -> str:
         """The cache key (through the one key function)."""
@@ -208,7 +182,9 @@ class Predictor:
         limit = self.freshness_limit(max_age_s)
         try:
             if refresh or limit <= 0:
-                entry, shared = self._flights.run(key, arrived, lambda: self._refill(key, compute))
+                entry, shared = self._flights.run(
+                    key, arrived, lambda: self.filler.refill(key, compute)
+                )
                 if shared:
                     return self._collapsed(entry, key, started)
             else:
@@ -216,17 +192,15 @@ class Predictor:
                 if served is not None:
                     return served
                 if self.stampede == NONE:  # the seed's cache: every miss calls the model
-                    return self._missed(self._store(key, compute()), key, started)
-                with self._locks.get(key):
-                    # Another thread may have filled the key while this one waited for the
-                    # lock: it waited for that computation, so it is collapsed, not a hit.
-                    served = self._read_usable(key, limit, started, waited=True)
-                    if served is not None:
-                        return served
-                    filled = self._fill(key, compute, limit, False, started)
-                    if isinstance(filled, Served):
-                        return filled
-                    entry = filled
+                    return self._missed(self.filler.put(key, compute()), key, started)
+                # A request that finds the key filled after waiting for another's computation
+                # is collapsed, not a hit (``waited``).
+                filled = self.filler.once(
+                    key, compute, lambda: self._read_usable(key, limit, started, waited=True)
+                )
+                if isinstance(filled, Served):
+                    return filled
+                entry = filled
         except StoreError as exc:
             return self._bypass_outage(exc, key, compute, arrived, started)
         return self._missed(entry, key, started)
@@ -235,47 +209,6 @@ class Predictor:
         self.stats.misses += 1
         age = max(0.0, self.clock.now() - float(entry["created_at"]))
         return Served(entry, MISS, age, _ms_since(started), key, stored=True)
-
-    def _fill(
-        self, key: str, compute: Callable[[], Entry], limit: float, refresh: bool, started: float
-    ) -> Entry | Served:
-        """Compute and store ``key`` under the store's lease lock (renewed while computing).
-
-        When another process holds the lock, a plain miss waits for its entry (and takes the
-        lock over if the holder dies); a refresh computes anyway (it must not serve an entry
-        that started before it arrived).
-        """
-        assert self.store is not None and self._leases is not None
-        token: str | None = None
-        if self.cross_process_lock:
-            token = self.store.acquire_lock(lock_key(key), self.lock_lease_s)
-            if token is None and not refresh:
-                waited = self._wait_for_fill(key, limit, started)
-                if isinstance(waited, Served):
-                    return waited
-                token = waited
-        if token is None:
-            return self._store(key, compute())
-        try:
-            with self._leases.holding(lock_key(key), token):
-                entry = compute()
-            return self._store(key, entry)
-        finally:
-            self.store.release_lock(lock_key(key), token)
-
-    def _refill(self, key: str, compute: Callable[[], Entry]) -> Entry:
-        """A recomputation for ``refresh`` (never served from the store or another process)."""
-        filled = self._fill(key, compute, 0.0, True, time.perf_counter())
-        assert not isinstance(filled, Served)
-        return filled
-
-    def _store(self, key: str, entry: Entry) -> Entry:
-        assert self.store is not None
-        try:
-            self.store.set(key, entry, self.retain_s)
-        except StoreError as exc:
-            raise _Unstored(entry) from exc
-        return entry
 
     def _collapsed(self, entry: Entry, key: str, started: float) -> Served:
         """A request served by another request's computation (``refresh`` coalesced)."""
@@ -295,7 +228,7 @@ class Predictor:
         (during an outage every request would otherwise call the model)."""
         self.stats.backend_errors += 1
         self.stats.bypasses += 1
-        if isinstance(exc, _Unstored):
+        if isinstance(exc, Unstored):
             entry = exc.entry
         else:
             entry, _ = self._flights.run("bypass:" + key, arrived, compute, any_running=True)
@@ -351,34 +284,14 @@ class Predictor:
         """:meth:`refresh_if_idle` for any key (the Python API's stale-while-revalidate)."""
         if self.store is None or self.ttl_s <= 0:
             return False
-        local = self._locks.get(key)
-        if not local.acquire(blocking=False):
-            return False
-        try:
-            token = None
-            if self.cross_process_lock:
-                token = self.store.acquire_lock(lock_key(key), self.lock_lease_s)
-                if token is None:
-                    return False
-            try:
-                current = self.store.get(key)
-                if current is not None and seen_created_at < float(current["created_at"]) <= (
-                    self.clock.now() + self.max_clock_skew_s
-                ):
-                    return False
-                if token is None:
-                    entry = compute()
-                else:
-                    assert self._leases is not None
-                    with self._leases.holding(lock_key(key), token):
-                        entry = compute()
-                self.store.set(key, entry, self.retain_s)
-            finally:
-                if token is not None:
-                    self.store.release_lock(lock_key(key), token)
-        finally:
-            local.release()
-        return True
+
+        def superseded(current: Entry | None) -> bool:
+            """Someone stored a newer entry than the caller saw (not one from the future)."""
+            return current is not None and seen_created_at < float(current["created_at"]) <= (
+                self.clock.now() + self.max_clock_skew_s
+            )
+
+        return self.filler.refresh_if_idle(key, compute, superseded)
 
     def read(self, key: str) -> Entry | None:
         """The stored entry for ``key``, fresh or not (one store read)."""
@@ -442,67 +355,21 @@ class Predictor:
             self._skewed_writers.add(writer)
             self._notify(skew_warning(writer, ahead_s, self.max_clock_skew_s))
 
-    def _wait_for_fill(self, key: str, limit: float, started: float) -> Served | str | None:
-        """Wait for another process's entry, or take its lock over (:func:`wait_for_holder`)."""
-        assert self.store is not None
-        waited = wait_for_holder(
-            self.store,
-            lock_key(key),
-            lambda: self._read_usable(key, limit, started, waited=True),
-            lease_s=self.lock_lease_s,
-            max_wait_s=self.max_wait_s,
-        )
-        if isinstance(waited, Served):
-            waited.detail = "coalesced"  # waited for another process's computation
-        return waited
-
     def call(self, make: Callable[[float], Entry], what: str) -> Entry:
-        """One model call, counted: ``make(created_at)`` builds the entry (plus the simulated
-        delay); ``compute_ms`` is stamped here. A failure other than a :class:`PredcacheError`
-        becomes one :class:`ComputeError` naming ``what``, with the original as its cause."""
-        created_at = self.clock.now()
-        t0 = time.perf_counter()
-        self.stats.model_calls += 1
-        try:
-            entry = make(created_at)
-        except PredcacheError:
-            self.stats.errors += 1
-            raise
-        except Exception as exc:  # a model bug must reach the caller as one clear error
-            self.stats.errors += 1
-            raise ComputeError(
-                f"model call failed for {what}: {exc.__class__.__name__}: {exc}"
-            ) from exc
-        if self.model_delay_s > 0:
-            self._sleep(self.model_delay_s)
-        entry["compute_ms"] = round((time.perf_counter() - t0) * 1000.0, 3)
-        return entry
+        """One model call, counted (:func:`predcache.compute.call_model`): ``make(created_at)``
+        builds the entry; a model failure becomes one :class:`ComputeError` naming ``what``."""
+        return call_model(
+            make,
+            what,
+            clock=self.clock,
+            stats=self.stats,
+            delay_s=self.model_delay_s,
+            sleep=self._sleep,
+        )
 
     def _compute(self, pair: str, horizon_s: int) -> Entry:
         """Call the model and stamp the entry with its creation time."""
-        return self.call(lambda at: self._prediction(pair, horizon_s, at), pair)
-
-    def _prediction(self, pair: str, horizon_s: int, created_at: float) -> Entry:
-        computed = self.models.compute(pair, horizon_s, created_at)
-        return {
-            "pair": pair,
-            "horizon_s": horizon_s,
-            "predicted_price": computed.predicted_price,
-            "last_price": computed.last_price,
-            "as_of": computed.as_of,
-            "created_at": created_at,
-            "model_version": self.models.version(pair),
-            "writer": WRITER,
-            "compute_ms": 0.0,
-        }
-
-
-class _Unstored(StoreError):
-    """The store failed after the model answered: the computed entry is still served."""
-
-    def __init__(self, entry: Entry) -> None:
-        super().__init__("the computed entry could not be stored")
-        self.entry = entry
+        return self.call(lambda at: prediction_entry(self.models, pair, horizon_s, at), pair)
 
 
 def _ms_since(t0: float) -> float:

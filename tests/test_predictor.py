@@ -352,10 +352,11 @@ def test_lock_lease_is_short_and_the_wait_covers_the_model_delay(
 
     store = Leases()
     default = Predictor(store, fake_models, clock=clock)
-    assert (default.lock_lease_s, default.max_wait_s) == (3.0, 30.0)
-    assert Predictor(store, fake_models, clock=clock, lock_lease_s=2).lock_lease_s == 2.0
+    assert (default.filler.lock_lease_s, default.filler.max_wait_s) == (3.0, 30.0)
+    assert Predictor(store, fake_models, clock=clock, lock_lease_s=2).filler.lock_lease_s == 2.0
     slow = Predictor(store, fake_models, clock=clock, model_delay_s=20, sleep=lambda s: None)
-    assert (slow.lock_lease_s, slow.max_wait_s) == (3.0, 45.0)  # twice the delay plus 5 s
+    # the wait grows with the delay (twice the delay plus 5 s), the lease does not
+    assert (slow.filler.lock_lease_s, slow.filler.max_wait_s) == (3.0, 45.0)
     slow.get_or_compute("ETH/EUR", 300)
     assert asked == [3.0]
     assert store.acquire_lock("v1:fake1:ETH/EUR:300:lock", 1) is not None  # released after
@@ -392,7 +393,7 @@ def test_refresh_if_idle(fake_models: FakeModels, clock: ManualClock) -> None:
     assert not p.refresh_if_idle("ETH/EUR", 300, seen + 80)
     assert token is not None
     store.release_lock("v1:fake1:ETH/EUR:300:lock", token)
-    with p._locks.get(p.key_for("ETH/EUR", 300)):  # this process computes it
+    with p.filler.locks.get(p.key_for("ETH/EUR", 300)):  # this process computes it
         assert not p.refresh_if_idle("ETH/EUR", 300, seen + 80)
     assert fake_models.calls == 3
 

@@ -96,7 +96,7 @@ def _key(models: FakeModels) -> str:
 def test_holder_stores_and_releases_between_a_waiters_poll_and_its_lock(
     store: Store, clock: ManualClock
 ) -> None:
-    """The race in ``_wait_for_fill``: the waiter polls (miss), the holder stores and releases,
+    """The race in ``Filler.fill``'s wait: the waiter polls (miss), the holder stores and releases,
     the waiter takes the lock. It must re-read and serve the holder's entry: one model call."""
     models = FakeModels()
     holder_view = Steps(store, {("acquire_lock", 1)})
@@ -171,9 +171,9 @@ class WatchedLocks:
     (a non-blocking try first), then waits for it as the predictor would."""
 
     def __init__(self, predictor: Predictor, on_blocked: Callable[[], None]) -> None:
-        self.real = predictor._locks.get
+        self.real = predictor.filler.locks.get
         self.on_blocked = on_blocked
-        predictor._locks.get = self.get  # type: ignore[method-assign]
+        predictor.filler.locks.get = self.get  # type: ignore[method-assign]
 
     def get(self, key: str) -> _Watched:
         return _Watched(self.real(key), self.on_blocked)
