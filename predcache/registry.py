@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 from predcache.artifact import ModelArtifact, ModelHeader, artifact_path, read_header
 from predcache.config import display_path
 from predcache.durations import format_duration
-from predcache.errors import BadHorizonError, ModelError
+from predcache.errors import BadHorizonError, ModelError, PredcacheError
+from predcache.pairs import parse_pair
 
 if TYPE_CHECKING:
     from predcache.market import Market
@@ -221,6 +222,30 @@ class ModelRegistry:
             raise BadHorizonError(
                 f"horizon {shown} was not trained for {pair}: trained horizons are {trained}; {fix}"
             )
+
+    def warm(self) -> list[str]:
+        """Load every trained pair's model and make one prediction with it; the pairs warmed.
+
+        A server calls this before it takes requests, so its first miss per pair costs what
+        every later miss costs: without it, that miss also reads and validates the artifact,
+        imports numpy and builds the market, and every request that arrives meanwhile waits
+        behind it (the live-vs-simulated check in docs/bench.md saw the start-up wave of
+        collapsed requests wait that much longer than the simulation said). Nothing is stored
+        and no model call is counted. A file that does not load is skipped here and reported
+        by the first request for its pair, as before.
+        """
+        warmed: list[str] = []
+        for path in sorted(self.models_dir.glob("*.json")):
+            try:
+                pair = parse_pair(path.stem.replace("-", "/", 1))
+                if artifact_path(self.models_dir, pair) != path:
+                    continue
+                header = self.header(pair)
+                self.compute(pair, min(header.horizons_s), time.time())
+            except (PredcacheError, OSError, ValueError):
+                continue
+            warmed.append(pair)
+        return warmed
 
     def artifact(self, pair: str) -> ModelArtifact:
         """The full, validated model (JSON only; numpy comes with the first prediction)."""

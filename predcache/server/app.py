@@ -63,12 +63,15 @@ def create_app(settings: ServeSettings) -> Dispatch:
         stale_grace_s=settings.stale_grace_s,
     )
     metrics = make_metrics()
-    if isinstance(predictor.models, ModelRegistry):
-        predictor.models.watch(metrics.model_version)  # /metrics shows each pair's version
+    registry = predictor.models if isinstance(predictor.models, ModelRegistry) else None
+    if registry is not None:
+        registry.watch(metrics.model_version)  # /metrics shows each pair's version
     if settings.model_fail_rate > 0:  # simulated; counted as model calls all the same
         predictor.models = FailingModels(predictor.models, settings.model_fail_rate)
     predictor.models = CountingModels(predictor.models, metrics.count_model_call)
     service = PredictService(settings, predictor, metrics)
+    if registry is not None:
+        service.warmer = registry.warm  # the raw registry: warming is not a counted model call
     app = build_fastapi(service)
     return Dispatch(PredictEndpoint(service, settings.max_body_bytes), app)
 
@@ -83,6 +86,7 @@ def build_fastapi(service: PredictService) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         service.limiter = anyio.CapacityLimiter(settings.threads)
+        await anyio.to_thread.run_sync(service.warm_models)  # before the first request
         try:
             yield
         finally:

@@ -89,10 +89,17 @@ class PredictService:
         #: pairs whose model header is loaded: only for those is the hit path free of file
         #: reads (the first request for a pair may even train its model, in a thread)
         self._warm: set[str] = set()
+        #: loads the trained models before the first request (see :meth:`warm_models`)
+        self.warmer: Callable[[], list[str]] | None = None
         self.ttl_s = predictor.ttl_s
         #: request bytes that parsed -> (pair, horizon_s); see :meth:`_fields`
         self._bodies: dict[bytes, tuple[str, int]] = {}
         self._queries: dict[bytes, tuple[str, int]] = {}
+
+    def warm_models(self) -> None:
+        """Load the trained models now (at start-up, in a thread): see ``ModelRegistry.warm``."""
+        if self.warmer is not None:
+            self._warm.update(self.warmer())
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking call in a worker thread under this app's limiter."""
