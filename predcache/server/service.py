@@ -38,6 +38,7 @@ from predcache.server.errors import (
     PurgeDisabledError,
     problem_for,
 )
+from predcache.server.gate import KeyGate
 from predcache.server.metrics import Metrics
 from predcache.server.protocol import (
     etag,
@@ -70,6 +71,8 @@ class PredictService:
         self.predictor = predictor
         self.metrics = metrics
         self.limiter: anyio.CapacityLimiter | None = None
+        #: at most a few threads per key: one hot key cannot take the whole pool
+        self.gate = KeyGate()
         self.refresher = (
             RefreshAhead(
                 predictor,
@@ -163,6 +166,8 @@ class PredictService:
     async def _serve(self, head: bool, pair: str, horizon_s: int, d: Directives) -> Served | None:
         """Through the predictor under the request's directives; ``None`` for a HEAD miss."""
         predictor = self.predictor
+        arrived = predictor.ticket()  # a no-cache is served by a computation started after it
+        key = (pair, horizon_s)
         if not self.settings.use_cache or d.no_store:
             if head:
                 return None
@@ -175,7 +180,8 @@ class PredictService:
             served = None
             if self.inline_hits and pair in self._warm:
                 served = predictor.get_fresh(pair, horizon_s, max_age_s=max_age)
-            elif lookup_only or d.max_stale is not None:
+            elif lookup_only or d.max_stale is not None or self.gate.busy(key):
+                # a busy key's threads are taken by misses: a hit must not queue behind them
                 served = await self.run(predictor.get_fresh, pair, horizon_s, max_age_s=max_age)
             if served is None and d.max_stale is not None:
                 served = await self.run(
@@ -194,9 +200,15 @@ class PredictService:
         if head:
             return None
         try:
-            served = await self.run(
-                predictor.get_or_compute, pair, horizon_s, max_age_s=max_age, refresh=d.forced
-            )
+            async with self.gate.admit(key):
+                served = await self.run(
+                    predictor.get_or_compute,
+                    pair,
+                    horizon_s,
+                    max_age_s=max_age,
+                    refresh=d.forced,
+                    arrived=arrived,
+                )
         except (ComputeError, ModelError):
             stale = await self.run(
                 stale_entry,

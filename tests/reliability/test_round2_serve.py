@@ -1,9 +1,10 @@
 """Round-two reliability (issue #17) against real ``predcache serve`` processes on loopback:
-a model retrained under load through two workers; oversized and slow headers; workers that end
-with a killed parent; an inherited metrics directory."""
+a model retrained under load through two workers; a no-cache flood; oversized and slow headers;
+workers that end with a killed parent; an inherited metrics directory."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import signal
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -176,3 +178,62 @@ def test_slow_headers_get_408_and_the_connection_closes(serve: ServerFactory) ->
         waited = time.monotonic() - t0
     assert answer.startswith(b"HTTP/1.1 408 Request Timeout")
     assert 0.5 < waited < 10
+
+
+def test_no_cache_flood_makes_a_handful_of_model_calls_and_hits_stay_fast(
+    serve: ServerFactory,
+) -> None:
+    server = serve("--ttl", "90s", "--model-delay", "200ms")
+    httpx.get(server.predict_url, params={"pair": "BTC/USD"}, timeout=30)
+    _predict(server)
+    calls = server.metric("predcache_model_calls_total")
+    hit_s: list[float] = []
+    done = threading.Event()
+
+    def hits() -> None:
+        while not done.is_set() and len(hit_s) < 100:
+            t = time.perf_counter()
+            r = httpx.get(server.predict_url, params={"pair": "BTC/USD"}, timeout=30)
+            assert r.headers["cache-status"].startswith("predcache; hit")
+            hit_s.append(time.perf_counter() - t)
+            time.sleep(0.02)
+
+    def threads() -> int:
+        status = Path(f"/proc/{server.proc.pid}/status").read_text()
+        return int(next(x for x in status.splitlines() if x.startswith("Threads:")).split()[1])
+
+    peak = [0]
+
+    def watch() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], threads())
+            time.sleep(0.005)
+
+    baseline = threads()
+    h = threading.Thread(target=hits)
+    h.start()
+    w = threading.Thread(target=watch)
+    w.start()
+    port = int(server.url.rsplit(":", 1)[1])
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for _ in range(100)]
+    for c in conns:
+        c.connect()  # connected first, so the 100 requests really are concurrent
+    start = threading.Barrier(100)
+
+    def no_cache(c: http.client.HTTPConnection) -> int:
+        start.wait()
+        c.request("GET", "/predict?pair=ETH/EUR&horizon=5m", headers={"cache-control": "no-cache"})
+        status = c.getresponse().status
+        c.close()
+        return status
+
+    with ThreadPoolExecutor(100) as pool:
+        statuses = list(pool.map(no_cache, conns))
+    done.set()
+    h.join()
+    w.join()
+    assert statuses == [200] * 100
+    made = server.metric("predcache_model_calls_total") - calls
+    assert 1 <= made <= 4  # was 100 in series
+    assert peak[0] - baseline <= 8  # the key's 4 threads and a hit's, not one per request
+    assert hit_s and max(hit_s) < 2.0  # the flood took 20 s in series before
