@@ -117,8 +117,15 @@ class Predictor:
         refresh: bool = False,
         use_cache: bool = True,
         arrived: int | None = None,
+        waited: bool = False,
     ) -> Served:
-        """Serve ``pair`` at ``horizon_s``: from the store when fresh, else from the model."""
+        """Serve ``pair`` at ``horizon_s``: from the store when fresh, else from the model.
+
+        ``waited``: the caller already looked for a usable entry, found none, and then waited
+        while other requests for the key were being served (the server's per-key gate); an
+        entry found now was written by a computation it waited for, so it is ``collapsed``
+        (issue #10), not a hit.
+        """
         started = time.perf_counter()
         self.stats.requests += 1
         key = self.key_for(pair, horizon_s)
@@ -131,6 +138,7 @@ class Predictor:
             refresh=refresh,
             use_cache=use_cache,
             arrived=self.ticket() if arrived is None else arrived,
+            waited=waited,
         )
 
     def ticket(self) -> int:
@@ -174,6 +182,7 @@ class Predictor:
         refresh: bool,
         use_cache: bool,
         arrived: int,
+        waited: bool = False,
     ) -> Served:
         if not use_cache or self.ttl_s <= 0 or self.store is None:
             uncached = compute()
@@ -188,10 +197,16 @@ class Predictor:
                 if shared:
                     return self._collapsed(entry, key, started)
             else:
-                served = self._read_usable(key, limit, started)
+                # under ``none`` (the seed's cache) every miss calls the model, and a request
+                # that ``waited`` has missed already
+                served = (
+                    None
+                    if waited and self.stampede == NONE
+                    else self._read_usable(key, limit, started, waited=waited)
+                )
                 if served is not None:
                     return served
-                if self.stampede == NONE:  # the seed's cache: every miss calls the model
+                if self.stampede == NONE:
                     return self._missed(self.filler.put(key, compute()), key, started)
                 # A request that finds the key filled after waiting for another's computation
                 # is collapsed, not a hit (``waited``).

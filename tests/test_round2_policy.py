@@ -16,6 +16,7 @@ from predcache.errors import StoreError
 from predcache.flights import Flights
 from predcache.leases import LeaseKeeper
 from predcache.predictor import Predictor
+from predcache.stampede import Strategy
 from predcache.store.disk import DB_NAME, DiskStore
 from predcache.store.memory import MemoryStore
 from tests.conftest import FakeModels
@@ -134,6 +135,26 @@ def test_concurrent_no_cache_requests_share_recomputations(clock: ManualClock) -
     assert models.calls <= 2
     assert out.count("miss:None") == models.calls
     assert out.count("collapsed:None") == 50 - models.calls
+
+
+@pytest.mark.parametrize(
+    ("stampede", "expected"),
+    [("coalesce", ("collapsed", 0, 1, 0)), ("none", ("miss", 1, 0, 1))],
+)
+def test_a_request_that_waited_and_then_finds_the_entry_is_collapsed(
+    tmp_path: Path, clock: ManualClock, stampede: Strategy, expected: tuple[str, int, int, int]
+) -> None:
+    """The server's gate: a request that missed, then waited while other requests for its
+    key were computing, finds their entry; it is collapsed (issue #10), not a hit. Under
+    ``none`` (the seed's cache) a miss always calls the model."""
+    models = FakeModels()
+    p = Predictor(DiskStore(tmp_path / "store"), models, clock=clock, ttl_s=90, stampede=stampede)
+    assert p.get_or_compute("ETH/EUR", 300).cache == "miss"  # the computation it waited for
+    clock.advance(1)
+    served = p.get_or_compute("ETH/EUR", 300, waited=True)
+    assert (served.cache, models.calls - 1, p.stats.collapsed, p.stats.misses - 1) == expected
+    assert served.detail is None and p.stats.hits == 0
+    assert p.get_or_compute("ETH/EUR", 300).cache == "hit"  # without a wait, a hit as before
 
 
 def test_outage_requests_share_the_computation_in_flight(clock: ManualClock) -> None:

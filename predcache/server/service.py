@@ -2,7 +2,8 @@
 
 - **Off the event loop.** Every predictor call that may compute runs in a worker thread
   (anyio, with its own large limiter), so a 1 s model call on one key never delays hits on
-  other keys, and the threads that wait on a key's single-flight lock cannot starve the pool.
+  other keys; one key holds at most a few threads (:mod:`predcache.server.gate`), so requests
+  waiting on a hot key's computation cannot starve the pool.
   A hit on the memory or disk backend (a ~10 us read) is served on the loop itself
   (:meth:`Predictor.get_fresh`): the thread hop would cost more than the read.
 - **Request directives** (RFC 9111): ``no-store`` computes without the cache, ``no-cache`` and
@@ -168,6 +169,9 @@ class PredictService:
         predictor = self.predictor
         arrived = predictor.ticket()  # a no-cache is served by a computation started after it
         key = (pair, horizon_s)
+        # other requests for this key are in threads (or queued for them): this one reads
+        # first, and an entry it finds only after that read missed came from their computation
+        busy = self.gate.busy(key)
         if not self.settings.use_cache or d.no_store:
             if head:
                 return None
@@ -180,7 +184,7 @@ class PredictService:
             served = None
             if self.inline_hits and pair in self._warm:
                 served = predictor.get_fresh(pair, horizon_s, max_age_s=max_age)
-            elif lookup_only or d.max_stale is not None or self.gate.busy(key):
+            elif lookup_only or d.max_stale is not None or busy:
                 # a busy key's threads are taken by misses: a hit must not queue behind them
                 served = await self.run(predictor.get_fresh, pair, horizon_s, max_age_s=max_age)
             if served is None and d.max_stale is not None:
@@ -208,6 +212,7 @@ class PredictService:
                     max_age_s=max_age,
                     refresh=d.forced,
                     arrived=arrived,
+                    waited=busy,
                 )
         except (ComputeError, ModelError):
             stale = await self.run(

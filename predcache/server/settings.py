@@ -20,8 +20,8 @@ MAX_BODY_BYTES = 64 * 1024
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_MAX_CONNECTIONS = 1000
-#: worker threads for predictor calls: enough that waiters on one slow key (each holds a
-#: thread while it waits for the single-flight lock) never starve hits on other keys
+#: worker threads for predictor calls: a request waiting for its key's computation holds one,
+#: and one key holds at most 4 (predcache.server.gate), so many slow keys never starve the rest
 DEFAULT_THREADS = 256
 
 

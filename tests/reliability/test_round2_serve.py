@@ -16,9 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from predcache.artifact import artifact_path, save_artifact
 from tests.fixtures.server import RunningServer, ServerFactory
+from tests.reliability import figures
 
 
 def _children(ppid: int) -> list[int]:
@@ -180,60 +182,112 @@ def test_slow_headers_get_408_and_the_connection_closes(serve: ServerFactory) ->
     assert 0.5 < waited < 10
 
 
+FLOOD = 200
+FLOOD_DELAY = "1s"  # simulated model delay: 200 in series would take 200 s
+
+
+def _threads(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(x for x in status.splitlines() if x.startswith("Threads:")).split()[1])
+
+
+class _Timed:
+    """GETs repeated in a thread until stopped: each one's Cache-Status and seconds."""
+
+    def __init__(self, server: RunningServer, params: dict[str, str]) -> None:
+        self.server, self.params = server, params
+        self.seen: list[tuple[str, float]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=60) as client:
+            while not self.stop.is_set() and len(self.seen) < 1000:
+                t = time.perf_counter()
+                r = client.get(self.server.predict_url, params=self.params)
+                self.seen.append((r.headers["cache-status"], time.perf_counter() - t))
+                time.sleep(0.02)
+
+    def finish(self) -> list[tuple[str, float]]:
+        self.stop.set()
+        self.thread.join()
+        return self.seen
+
+
+@pytest.mark.parametrize("backend", ["disk", "redis"])
 def test_no_cache_flood_makes_a_handful_of_model_calls_and_hits_stay_fast(
-    serve: ServerFactory,
+    serve: ServerFactory, request: pytest.FixtureRequest, backend: str
 ) -> None:
-    server = serve("--ttl", "90s", "--model-delay", "200ms")
-    httpx.get(server.predict_url, params={"pair": "BTC/USD"}, timeout=30)
-    _predict(server)
+    """200 concurrent no-cache requests for one key (connected first, released together):
+    a few shared recomputations instead of 200 in series, at most the key's 4 threads (plus a
+    few for other requests), and hits meanwhile, on another key and on the flooded key
+    itself, never queue behind them."""
+    args = ["--ttl", "90s", "--model-delay", FLOOD_DELAY]
+    if backend == "redis":
+        args += ["--backend", request.getfixturevalue("redis_url")]
+    server = serve(*args)
+    for pair, horizon in (("BTC/USD", "5m"), ("ETH/EUR", "5m")):  # warm: hits from now on
+        r = httpx.get(server.predict_url, params={"pair": pair, "horizon": horizon}, timeout=30)
+        assert r.headers["cache-status"] == "predcache; fwd=miss; stored"
     calls = server.metric("predcache_model_calls_total")
-    hit_s: list[float] = []
-    done = threading.Event()
-
-    def hits() -> None:
-        while not done.is_set() and len(hit_s) < 100:
-            t = time.perf_counter()
-            r = httpx.get(server.predict_url, params={"pair": "BTC/USD"}, timeout=30)
-            assert r.headers["cache-status"].startswith("predcache; hit")
-            hit_s.append(time.perf_counter() - t)
-            time.sleep(0.02)
-
-    def threads() -> int:
-        status = Path(f"/proc/{server.proc.pid}/status").read_text()
-        return int(next(x for x in status.splitlines() if x.startswith("Threads:")).split()[1])
-
-    peak = [0]
+    collapsed = server.metric("predcache_cache_collapsed_total")
+    baseline = _threads(server.proc.pid)
+    peak = [baseline]
+    watching = threading.Event()
 
     def watch() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], threads())
+        while not watching.is_set():
+            peak[0] = max(peak[0], _threads(server.proc.pid))
             time.sleep(0.005)
 
-    baseline = threads()
-    h = threading.Thread(target=hits)
-    h.start()
-    w = threading.Thread(target=watch)
-    w.start()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    other = _Timed(server, {"pair": "BTC/USD", "horizon": "5m"})
+    same = _Timed(server, {"pair": "ETH/EUR", "horizon": "5m"})
     port = int(server.url.rsplit(":", 1)[1])
-    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for _ in range(100)]
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=120) for _ in range(FLOOD)]
     for c in conns:
-        c.connect()  # connected first, so the 100 requests really are concurrent
-    start = threading.Barrier(100)
+        c.connect()  # connected first, so the requests really are concurrent
+    start = threading.Barrier(FLOOD)
 
-    def no_cache(c: http.client.HTTPConnection) -> int:
+    def no_cache(c: http.client.HTTPConnection) -> tuple[int, str, float]:
         start.wait()
+        t = time.perf_counter()
         c.request("GET", "/predict?pair=ETH/EUR&horizon=5m", headers={"cache-control": "no-cache"})
-        status = c.getresponse().status
+        r = c.getresponse()
+        r.read()
         c.close()
-        return status
+        return r.status, r.getheader("cache-status") or "", time.perf_counter() - t
 
-    with ThreadPoolExecutor(100) as pool:
-        statuses = list(pool.map(no_cache, conns))
-    done.set()
-    h.join()
-    w.join()
-    assert statuses == [200] * 100
-    made = server.metric("predcache_model_calls_total") - calls
-    assert 1 <= made <= 4  # was 100 in series
-    assert peak[0] - baseline <= 8  # the key's 4 threads and a hit's, not one per request
-    assert hit_s and max(hit_s) < 2.0  # the flood took 20 s in series before
+    with ThreadPoolExecutor(FLOOD) as pool:
+        flood = list(pool.map(no_cache, conns))
+    time.sleep(0.3)  # a few more hits after the flood
+    hits_other, hits_same = other.finish(), same.finish()
+    watching.set()
+    watcher.join()
+    made = int(server.metric("predcache_model_calls_total") - calls)
+    assert [status for status, _, _ in flood] == [200] * FLOOD
+    assert 1 <= made <= 4  # was 200 in series
+    statuses = sorted(cs for _, cs, _ in flood)
+    assert statuses == sorted(
+        ["predcache; fwd=request; stored"] * made
+        + ["predcache; fwd=miss; collapsed"] * (FLOOD - made)
+    )
+    assert server.metric("predcache_cache_collapsed_total") - collapsed == FLOOD - made
+    assert peak[0] - baseline <= 12  # the key's 4 threads and a few others, not one per request
+    for seen in (hits_other, hits_same):
+        assert seen and {cs.split(";")[1].strip() for cs, _ in seen} == {"hit"}
+        # under one model call: a hit that queued behind the flood would wait for one or more
+        assert max(s for _, s in seen) < 1.0
+    slowest = max(s for _, _, s in flood)
+    assert slowest < 10.0  # two or three computations of 1 s, not 200
+    figures.add(
+        f"no-cache flood ({backend})",
+        requests=FLOOD,
+        model_calls=made,
+        threads_added=peak[0] - baseline,
+        slowest_ms=round(slowest * 1000),
+        hits_meanwhile=len(hits_other) + len(hits_same),
+        slowest_hit_ms=round(max(s for _, s in hits_other + hits_same) * 1000),
+    )
