@@ -74,7 +74,7 @@ def test_two_targets_interleaved_side_by_side(serve: ServerFactory, tmp_path: Pa
             [cached.predict_url, uncached.predict_url],
             pairs=["ETH/EUR", "BTC/USD"], horizons_s=[300], requests=60, duration_s=None,
             concurrency=3, body_template='{"product_id": "{pair}"}', zipf=1.0, seed=0,
-            out=str(tmp_path / "results"), label="pair", save_requests=True, command="test",
+            out=str(tmp_path / "results"), label="pair", save_requests=True,
         ),
         notify=lambda m: None,
     )  # fmt: skip

@@ -154,7 +154,7 @@ def live_results(tmp_path: Path, serve: ServerFactory) -> Path:
         [cached.predict_url, uncached.predict_url],
         pairs=["ETH/EUR"], horizons_s=[300], requests=40, duration_s=None, concurrency=2,
         body_template='{"product_id": "{pair}"}', zipf=1.0, seed=0, out=str(out), label="live",
-        save_requests=False, command="test",
+        save_requests=False,
     )  # fmt: skip
     live_bench(opts, notify=lambda m: None)
     return out

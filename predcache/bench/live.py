@@ -93,7 +93,7 @@ def _params(opts: LiveOptions, run_id: str, wall_s: float) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "mode": "live",
-        "command": opts.command,
+        "command": opts.command(),
         "targets": [redact_url(t) for t in opts.targets],
         "loop": "open" if opts.open_loop else "closed",
         "rate": opts.rate,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from predcache.bench import results
 from predcache.durations import format_duration
 from predcache.errors import BadInputError
 from predcache.stampede import DEFAULT_STRATEGY, Strategy
@@ -62,7 +63,6 @@ class LiveOptions:
     out: str = "results"
     label: str | None = None
     save_requests: bool = False
-    command: str = ""
     compare: Comparison | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -73,6 +73,39 @@ class LiveOptions:
     @property
     def keys(self) -> list[Key]:
         return [(p, h) for p in self.pairs for h in self.horizons_s]
+
+    def command(self) -> str:
+        """The command line that repeats this run (:func:`results.command_line`): the workload
+        written out in full, and ``--compare-simulated`` with the settings the comparison used
+        (given, or read from the server's /health), so a rerun compares the same thing."""
+        c = self.compare
+        grace = format_duration(c.stale_grace_s) if c is not None and c.stale_grace_s else None
+        return results.command_line(
+            [
+                *[("--target", url) for url in self.targets],
+                ("--rate", self.rate),
+                ("--concurrency", None if self.open_loop else self.concurrency),
+                ("--requests", self.requests),
+                (
+                    "--duration",
+                    None if self.duration_s is None else format_duration(self.duration_s),
+                ),
+                ("--pairs", self.pairs),
+                ("--horizons", [format_duration(h) for h in self.horizons_s]),
+                ("--zipf", self.zipf),
+                ("--seed", self.seed),
+                ("--start", self.start or None),
+                ("--body-template", self.body_template),
+                ("--compare-simulated", c is not None),
+                ("--ttl", None if c is None else format_duration(c.ttl_s)),
+                ("--model-delay", None if c is None else format_duration(c.model_delay_s)),
+                ("--stampede", None if c is None else c.stampede),
+                ("--stale-grace", grace),
+                ("--out", self.out),
+                ("--save-requests", self.save_requests),
+                ("--label", self.label or None),
+            ]
+        )
 
     def check(self) -> LiveOptions:
         """Every combination rule, as one readable line each; returns self."""

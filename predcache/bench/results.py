@@ -7,6 +7,9 @@ Layout (``results/README.md`` explains it to users)::
         summary.csv    one row per configuration, columns SUMMARY_COLUMNS (+ mode extras)
         requests.csv   one row per request and configuration (only with --save-requests)
 
+params.json's ``command`` is the line that repeats the run; both modes build it with
+:func:`command_line`, from their validated options.
+
 The column list lives here, once, so ``predcache report`` and both bench modes agree on it; a
 mode adds its own columns (the live mode adds ``target``) by putting extra keys in its rows,
 which :func:`write_summary` appends after the shared ones. Nothing machine-specific is written
@@ -21,6 +24,7 @@ import math
 import os
 import platform
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
@@ -28,6 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from predcache.errors import PredcacheError
+from predcache.store import redact_url
+
+#: one value of a rebuilt command line: text, a number, a list (comma-joined), a bare flag
+#: (``True``), or nothing (``None``, ``False``: the flag is left out)
+FlagValue = str | int | float | Sequence[str | int | float] | None
 
 #: The columns every summary.csv has, in this order (the issue names them exactly so).
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -109,6 +118,34 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
+
+
+def command_line(flags: Sequence[tuple[str, FlagValue]]) -> str:
+    """The ``predcache bench`` command line that repeats a run, one shell-quoted line.
+
+    Both modes rebuild it from their validated options (``BenchOptions.command``,
+    ``LiveOptions.command``), never from ``sys.argv``, which belongs to whoever called the CLI
+    in process; defaults come out written, so the line still repeats the run after a default
+    changes. ``flags`` are ``(flag, value)`` pairs in order (a flag may repeat); a number is
+    written without a trailing ``.0`` and any password in a URL (a redis backend, a
+    ``--target``) as ``***``, since params.json is meant to be shared.
+    """
+    args = ["predcache", "bench"]
+    for flag, value in flags:
+        if value is None or value is False:
+            continue
+        args.append(flag)
+        if value is not True:
+            args.append(redact_url(_flag_text(value)))
+    return shlex.join(args)
+
+
+def _flag_text(value: str | int | float | Sequence[str | int | float]) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    return ",".join(_flag_text(v) for v in value)
 
 
 def clean_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

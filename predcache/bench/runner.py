@@ -9,7 +9,6 @@ renders it.
 
 from __future__ import annotations
 
-import shlex
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -76,41 +75,42 @@ class BenchOptions:
     model_concurrency: int | None = None
 
     def command(self) -> str:
-        """The command line that repeats this run."""
-        args = ["predcache", "bench", "--ttl", ",".join(f"{number(t)}" for t in self.ttls_s)]
-        if self.trace is not None:
-            args += ["--trace", self.trace]
-        else:
-            args += ["--requests", str(self.requests), "--rate", f"{number(self.rate)}"]
-            args += ["--pairs", ",".join(self.pairs)]
-            args += ["--horizons", ",".join(format_duration(h) for h in self.horizons_s)]
-            args += ["--zipf", f"{number(self.zipf)}", "--seed", str(self.seed)]
-            args += ["--start", self.start]
-        args += ["--model-delay", format_duration(self.model_delay_s)]
-        args += ["--stampede", ",".join(self.stampedes)]
-        if self.stale_grace_s > 0:
-            args += ["--stale-grace", format_duration(self.stale_grace_s)]
-        if self.model_concurrency is not None:
-            args += ["--model-concurrency", str(self.model_concurrency)]
-        args += ["--backend", redact_url(self.backend)]
-        for flag, value in (
-            ("--cache-dir", self.cache_dir),
-            ("--models-dir", self.models_dir),
-            ("--model", self.model),
-            ("--model-version", self.model_version),
-        ):
-            if value is not None:
-                args += [flag, value]
-        if self.market_paths != DEFAULT_PATHS:
-            args += ["--market-paths", str(self.market_paths)]
-        if self.size_limit is not None:
-            args += ["--size-limit", str(self.size_limit)]
-        args += ["--out", self.out]
-        if self.save_requests:
-            args.append("--save-requests")
-        if self.label:
-            args += ["--label", self.label]
-        return shlex.join(args)
+        """The command line that repeats this run (:func:`results.command_line`)."""
+        synthetic = self.trace is None
+        grace = format_duration(self.stale_grace_s) if self.stale_grace_s > 0 else None
+        return results.command_line(
+            [
+                ("--ttl", self.ttls_s),
+                ("--trace", self.trace),
+                ("--requests", self.requests if synthetic else None),
+                ("--rate", self.rate if synthetic else None),
+                ("--pairs", self.pairs if synthetic else None),
+                (
+                    "--horizons",
+                    [format_duration(h) for h in self.horizons_s] if synthetic else None,
+                ),
+                ("--zipf", self.zipf if synthetic else None),
+                ("--seed", self.seed if synthetic else None),
+                ("--start", self.start if synthetic else None),
+                ("--model-delay", format_duration(self.model_delay_s)),
+                ("--stampede", list(self.stampedes)),
+                ("--stale-grace", grace),
+                ("--model-concurrency", self.model_concurrency),
+                ("--backend", self.backend),
+                ("--cache-dir", self.cache_dir),
+                ("--models-dir", self.models_dir),
+                ("--model", self.model),
+                ("--model-version", self.model_version),
+                (
+                    "--market-paths",
+                    self.market_paths if self.market_paths != DEFAULT_PATHS else None,
+                ),
+                ("--size-limit", self.size_limit),
+                ("--out", self.out),
+                ("--save-requests", self.save_requests),
+                ("--label", self.label or None),
+            ]
+        )
 
     def default_label(self) -> str:
         ttls = "-".join(f"{number(t)}" for t in self.ttls_s)

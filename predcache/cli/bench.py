@@ -213,7 +213,6 @@ def bench(
             out=out,
             label=label,
             save_requests=save_requests,
-            command=_live_command(target),
             compare=_comparison(target[0], ttl, model_delay, stampede, stale_grace)
             if compare_simulated
             else None,
@@ -319,15 +318,6 @@ def _live_requests(requests: int | None, duration: str | None) -> int | None:
     from predcache.bench.live_options import DEFAULT_REQUESTS
 
     return DEFAULT_REQUESTS if requests is None else requests
-
-
-def _live_command(targets: list[str]) -> str:
-    """The command line as typed, URLs redacted (params.json)."""
-    import shlex
-
-    from predcache.store import redact_url
-
-    return shlex.join(["predcache", *[redact_url(a) for a in sys.argv[1:]]]) if targets else ""
 
 
 def _comparison(
