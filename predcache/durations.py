@@ -114,8 +114,8 @@ def format_duration(seconds: float) -> str:
 
 
 def format_latency(ms: float | None) -> str:
-    """A latency given in milliseconds, in the unit that reads best: ``1.89µs`` for a memory
-    hit, ``55.1ms``, ``1.00s`` for a miss behind a 1 s model (three significant digits)."""
+    """A latency given in milliseconds, in the unit that reads best, to three significant
+    digits: 0.00189 -> ``1.89µs``, 55.07 -> ``55.1ms``, 1000.2 -> ``1.00s``."""
     if ms is None or not math.isfinite(ms):
         return "-"
     if ms < 0.9995:  # below that, three digits of ms would round up to 1e+03 us

@@ -8,10 +8,11 @@ the client sent late carries its lateness; the lateness itself (``send lag``) is
 
 Why threads and ``http.client``: on this kind of machine a plain keep-alive ``http.client``
 request is the cheapest way Python has to send one HTTP request and read its answer (httpx
-costs 0.3-0.6 ms more per request), and an asyncio loop wakes its timers on a millisecond
-grid. Here each worker thread owns one keep-alive connection and is, in turn, the thread that
-takes the next due request, sleeps until its time (with the kernel's timer slack set to 1 us,
-so the wake-up is on time) and sends it itself: no hand-off between threads on the hot path.
+costs more per request: docs/bench.md, "Why threads with http.client"), and an asyncio loop
+wakes its timers on a millisecond grid. Here each worker thread owns one keep-alive
+connection and is, in turn, the thread that takes the next due request, sleeps until its time
+(with the kernel's timer slack set to 1 ns, so the wake-up is on time) and sends it itself: no
+hand-off between threads on the hot path.
 A worker that takes a request while no other worker is free starts one more, so hundreds of
 slow requests can be in flight at once (1 s model calls at 200/s) up to
 :data:`MAX_WORKERS`.

@@ -1,8 +1,9 @@
 """``/predict`` as a bare ASGI app, and the ASGI app that routes to it before the framework.
 
-Why bare: a hit is a ~10 us store read, and over HTTP the framework's machinery (FastAPI's call,
+Why bare: a hit is one store read, and over HTTP the framework's machinery (FastAPI's call,
 Starlette's middleware stack and router, ``Request``/``Response`` objects) cost more than the
-route's own work. :class:`Dispatch` sends ``/predict`` (every method) straight to
+route's own work (check b of ``benchmarks/perf.py``; docs/performance.md "What made the
+difference" has the breakdown). :class:`Dispatch` sends ``/predict`` (every method) straight to
 :class:`PredictEndpoint` and everything else to the FastAPI app, so the framework is never on
 the hot path; the endpoint keeps what the stack gave (an unexpected exception is logged once
 and answered with a problem+json 500; the body cap; a client that went away).

@@ -4,8 +4,9 @@
   (anyio, with its own large limiter), so a 1 s model call on one key never delays hits on
   other keys; one key holds at most a few threads (:mod:`predcache.server.gate`), so requests
   waiting on a hot key's computation cannot starve the pool.
-  A hit on the memory or disk backend (a ~10 us read) is served on the loop itself
-  (:meth:`Predictor.get_fresh`): the thread hop would cost more than the read.
+  A hit on the memory or disk backend is served on the loop itself
+  (:meth:`Predictor.get_fresh`): the read costs less than the hop to a thread and back
+  (measured: check b of ``benchmarks/perf.py``, docs/performance.md "What made the difference").
 - **Request directives** (RFC 9111): ``no-store`` computes without the cache, ``no-cache`` and
   ``max-age=0`` recompute, ``max-age``/``min-fresh``/``max-stale`` set which entry is
   acceptable, ``only-if-cached`` and ``HEAD`` never call the model. ``If-None-Match`` that
@@ -87,8 +88,9 @@ class PredictService:
         )
         self._background: set[asyncio.Future[None]] = set()
         store = predictor.store
-        #: serve hits on the event loop: a memory or disk read takes ~10 us, less than the hop
-        #: to a worker thread and back (~60 us); Redis is a network call and stays in threads
+        #: serve hits on the event loop: a memory or disk read costs less than the hop to a
+        #: worker thread and back (see the module docstring); Redis is a network call and stays
+        #: in threads
         self.inline_hits = settings.use_cache and store is not None and store.name in INLINE
         #: pairs whose model header is loaded: only for those is the hit path free of file
         #: reads (the first request for a pair may even train its model, in a thread)
