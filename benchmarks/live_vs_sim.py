@@ -9,14 +9,17 @@ flags, and prints the two side by side with their differences, the checks of iss
   p90 within 20% or 10 ms (whichever is larger);
 - the live bench's hit p50 at most 1.25x a plain keep-alive http.client loop's p50 against
   the same server (measured right after the live run, on the workload's hottest key);
+- an independent open-loop client (benchmarks/independent_client.py: asyncio, hand-written
+  HTTP/1.1, no code shared with the bench's client) replaying the schedule the live bench
+  sent, against a fresh server, sees a mean latency within 25% of the live bench's;
 
 and the client floor each live run measured. Every figure is measured in this run, on this
 machine; run it on a quiet machine for the latency checks (other load inflates live latency
 and the floor alike). Both worlds use the command lines a user would type (printed with
 --verbose), through the installed `predcache` entry point.
 
-    python benchmarks/live_vs_sim.py            # 2 workloads x 2 strategies, about 2.5 minutes
-    python benchmarks/live_vs_sim.py --quick    # 1 workload, about 1 minute
+    python benchmarks/live_vs_sim.py            # 2 workloads x 2 strategies, about 4 minutes
+    python benchmarks/live_vs_sim.py --quick    # 1 workload, about 2 minutes
     python benchmarks/live_vs_sim.py --workload 120,4,300ms,0.9 --requests 3000
 """
 
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from independent_client import replay
 
 STRATEGIES = ("coalesce", "none")
 PAIRS, HORIZONS = "ETH/EUR,BTC/USD,SOL/USD", "1m,5m,15m"
@@ -144,11 +148,20 @@ def one(
     flags = ["--rate", f"{w.rate:g}", "--requests", str(requests), "--pairs", PAIRS,
              "--horizons", HORIZONS, "--zipf", f"{w.zipf:g}", "--seed", str(w.seed),
              "--json"]  # fmt: skip
+    out = tmp / f"live-{strategy}-{w.rate:g}"
     proc, url = start_server(w, strategy, env, tmp / f"serve-{strategy}.log")
     try:
-        (live,) = run_json(["bench", "--target", url + "/predict", *flags, "--out",
-                            str(tmp / "live")], env, verbose)  # fmt: skip
+        (live,) = run_json(["bench", "--target", url + "/predict", *flags, "--out", str(out),
+                            "--save-requests"], env, verbose)  # fmt: skip
         plain, paced = plain_loop_hit_p50(url, min(1.0 / w.rate, 0.02))
+    finally:
+        stop(proc)
+    # the same schedule again, from a client that shares no code with the bench's, against a
+    # fresh server (so it meets the same cold cache)
+    (sent,) = out.glob("*/requests.csv")
+    proc, url = start_server(w, strategy, env, tmp / f"serve-{strategy}-independent.log")
+    try:
+        independent = replay(url + "/predict", sent)
     finally:
         stop(proc)
     sim_rows = run_json(["bench", "--ttl", w.ttl, "--model-delay", w.delay, "--stampede", strategy,
@@ -156,7 +169,7 @@ def one(
                          str(tmp / "sim")], env, verbose)  # fmt: skip
     sim = next(r for r in sim_rows if r["ttl_s"] and r["stampede"] == strategy)
     return {"workload": w.label(), "strategy": strategy, "live": live, "sim": sim, "plain": plain,
-            "paced": paced}  # fmt: skip
+            "paced": paced, "independent": independent}  # fmt: skip
 
 
 def checks(r: dict[str, Any]) -> dict[str, bool]:
@@ -169,6 +182,8 @@ def checks(r: dict[str, Any]) -> dict[str, bool]:
         <= 0.2 * live["latency_mean_ms"],
         "p90": abs(sim["latency_p90_ms"] - live["latency_p90_ms"]) <= p90_tol,
         "client": live["hit_latency_p50_ms"] <= 1.25 * r["plain"],
+        "independent": abs(r["independent"].mean_ms - live["latency_mean_ms"])
+        <= 0.25 * live["latency_mean_ms"],
     }
 
 
@@ -180,12 +195,13 @@ def report(results: list[dict[str, Any]]) -> bool:
         "| workload | stampede | model calls live / sim (diff) | hit ratio live / sim (diff) "
         "| mean ms live / sim (diff) | p90 ms live / sim (diff) | collapsed live / sim "
         "| hit p50 ms: live / plain loop (ratio) / paced plain loop "
-        "| client floor p50: open loop / plain | ok |"
+        "| client floor p50: open loop / plain "
+        "| independent client: mean ms (diff to live) / hit p50 ms | ok |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     every = True
     for r in results:
-        live, sim, ok = r["live"], r["sim"], checks(r)
+        live, sim, ok, ind = r["live"], r["sim"], checks(r), r["independent"]
         every &= all(ok.values())
         failed = ", ".join(k for k, v in ok.items() if not v) or "all"
         print(
@@ -202,6 +218,8 @@ def report(results: list[dict[str, Any]]) -> bool:
             f"| {live['hit_latency_p50_ms']:.3f} / {r['plain']:.3f} "
             f"({live['hit_latency_p50_ms'] / r['plain']:.2f}x) / {r['paced']:.3f} "
             f"| {live['client_floor_p50_ms']:.3f} / {live['plain_loop_p50_ms']:.3f} "
+            f"| {ind.mean_ms:.1f} ({pct(live['latency_mean_ms'], ind.mean_ms)}) "
+            f"/ {ind.hit_p50_ms():.3f} "
             f"| {'yes' if all(ok.values()) else 'NO: ' + failed} |"
         )
     return every
