@@ -8,9 +8,11 @@ import asyncio
 from predcache.server.gate import THREADS_PER_KEY, KeyGate
 
 
-def test_one_key_gets_at_most_four_threads_and_other_keys_are_free() -> None:
+def crowd(gate: KeyGate) -> tuple[int, list[bool], bool, int]:
+    """20 requests of one key at once, and one of another: (most inside at once, busy of
+    each key meanwhile, the other key admitted, gates left after)."""
+
     async def main() -> tuple[int, list[bool], bool, int]:
-        gate = KeyGate()
         inside = 0
         most = 0
         release = asyncio.Event()
@@ -34,9 +36,22 @@ def test_one_key_gets_at_most_four_threads_and_other_keys_are_free() -> None:
         await asyncio.gather(*tasks)
         return most, busy, other_in, len(gate._gates)
 
-    most, busy, other_in, left = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_one_key_gets_at_most_four_threads_and_other_keys_are_free() -> None:
+    most, busy, other_in, left = crowd(KeyGate())
     assert THREADS_PER_KEY == 4
     assert most == 4
     assert busy == [True, False]
     assert other_in
     assert left == 0  # idle gates dropped
+
+
+def test_without_a_bound_every_request_is_admitted_at_once() -> None:
+    """``--stampede none``: the unprotected cache is not coalesced by the gate."""
+    most, busy, other_in, left = crowd(KeyGate(None))
+    assert most == 20
+    assert busy == [True, False]  # still tracked: a request can tell it met others' work
+    assert other_in
+    assert left == 0

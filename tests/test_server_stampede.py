@@ -69,6 +69,10 @@ def test_none_lets_every_request_call_the_model(serve: ServerFactory) -> None:
     assert server.metric("predcache_cache_misses_total") == 1 + FOLLOWERS
     assert server.metric("predcache_cache_collapsed_total") == 0
     assert httpx.get(f"{server.url}/health").json()["stampede"] == "none"
+    # every follower's computation started while the first one ran: no per-key bound queues
+    # any of them behind it (the ETag carries each entry's creation, in ms)
+    started_ms = [int(r.headers["etag"].split("@")[1].rstrip('"')) for r in [first, *followers]]
+    assert max(started_ms) - min(started_ms) < 3000
 
 
 def test_stale_and_collapsed_headers() -> None:

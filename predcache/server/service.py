@@ -40,7 +40,7 @@ from predcache.server.errors import (
     PurgeDisabledError,
     problem_for,
 )
-from predcache.server.gate import KeyGate
+from predcache.server.gate import THREADS_PER_KEY, KeyGate
 from predcache.server.metrics import Metrics
 from predcache.server.protocol import (
     etag,
@@ -54,7 +54,7 @@ from predcache.server.protocol import (
 from predcache.server.refresh import RefreshAhead
 from predcache.server.settings import ServeSettings
 from predcache.server.stale import MAX_STALE, STALE_IF_ERROR, stale_entry
-from predcache.stampede import STALE_WHILE_REVALIDATE
+from predcache.stampede import NONE, STALE_WHILE_REVALIDATE
 
 T = TypeVar("T")
 #: backends whose reads are fast enough to serve a hit on the event loop
@@ -74,7 +74,7 @@ class PredictService:
         self.metrics = metrics
         self.limiter: anyio.CapacityLimiter | None = None
         #: at most a few threads per key: one hot key cannot take the whole pool
-        self.gate = KeyGate()
+        self.gate = KeyGate(None if settings.stampede == NONE else THREADS_PER_KEY)
         self.refresher = (
             RefreshAhead(
                 predictor,
