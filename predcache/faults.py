@@ -7,11 +7,20 @@ The call itself still happens (and is counted), as a real failure would cost its
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 
-from predcache.errors import ComputeError
+from predcache.errors import BadInputError, ComputeError
 from predcache.registry import Computed, ModelSource
+
+
+def check_fail_rate(rate: float) -> float:
+    """``rate`` when it is a fraction from 0 to 1, else one :class:`BadInputError` line (nan
+    included: it compares false with everything, so a range check alone lets it through)."""
+    if math.isnan(rate) or not 0.0 <= rate <= 1.0:
+        raise BadInputError(f"bad --model-fail-rate {rate:g}: must be from 0 to 1")
+    return rate
 
 
 class FailingModels:

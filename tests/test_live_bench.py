@@ -35,6 +35,8 @@ KEYS = [("ETH/EUR", 300), ("BTC/USD", 300), ("SOL/USD", 60)]
         ("predcache; fwd=miss; stored", "miss"),
         ("predcache; fwd=request; stored", "miss"),
         ("predcache; fwd=bypass", "bypass"),
+        ("predcache; fwd=stale; ttl=-12; detail=stale-if-error", "stale-if-error"),
+        ("predcache; fwd=stale; ttl=-12", "stale"),
         ("predcache; fwd=bypass; detail=backend-unavailable", "bypass"),
         ("predcache; hit, CDN; fwd=uri-miss", "hit"),  # the first member is nearest the origin
         (None, "unknown"),

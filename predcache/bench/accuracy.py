@@ -67,6 +67,15 @@ class Counterfactuals:
     def paths(self) -> int:
         return 1 + len(self.extra)
 
+    def select(self, mask: np.ndarray) -> Counterfactuals:
+        """The requests where ``mask`` is true (the answered ones: a failed request served
+        nothing to score)."""
+        extra = tuple(_Path(p.realised[mask], p.grid) for p in self.extra)
+        return Counterfactuals(
+            self.realised[mask], self.fresh[mask], self.key_index[mask], self.minutes,
+            self.fresh_col[mask], extra,
+        )  # fmt: skip
+
     def drift_bps(self, served_price: np.ndarray) -> float:
         """Mean ``|served - fresh| / fresh`` in bps: how far what the cache served was from what
         a fresh model call would have said at that moment. Needs no realised price, so it

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from predcache.bench.live_options import Key, LiveOptions, cache_outcome
+from predcache.bench.live_options import STALE_IF_ERROR, Key, LiveOptions, cache_outcome
 from predcache.errors import PredcacheError
 from predcache.store import redact_url
 
@@ -189,9 +189,10 @@ def summarise_live(run: LiveRun, context: Mapping[str, Any]) -> list[dict[str, A
         ok = mine & (status >= 200) & (status < 300)
         hit, miss = ok & (cache == "hit"), ok & (cache == "miss")
         n, hits, misses = int(mine.sum()), int(hit.sum()), int(miss.sum())
+        sie = int((ok & (cache == STALE_IF_ERROR)).sum())
         collapsed, stale = (
             int((ok & (cache == "collapsed")).sum()),
-            int((ok & (cache == "stale")).sum()),
+            int((ok & (cache == "stale")).sum()) + sie,  # stale-if-error answers are stale too
         )
         known = hits + misses + collapsed + stale
         row: dict[str, Any] = {
@@ -224,6 +225,8 @@ def summarise_live(run: LiveRun, context: Mapping[str, Any]) -> list[dict[str, A
             "capacity_rps": _capacity(lat[mine], run.concurrency),
             "collapsed": collapsed,
             "stale": stale,
+            "failed": int((mine & (status >= 500)).sum()),
+            "stale_if_error": sie,
         }
         rows.append(row)
     for row in rows:

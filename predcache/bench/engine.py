@@ -17,6 +17,13 @@ stampede strategy (:mod:`predcache.stampede`):
   model delay plus the measured inference; its entry is stamped with its start (``created_at``)
   and written to the store when it ends.
 
+Simulated model failures (``--model-fail-rate``): a die seeded by the workload's seed fails
+that fraction of computations. A failed one lasts its time, counts as a model call and writes
+nothing; its request is served the stored entry if it expired less than ``stale_if_error_s``
+before the failure (``stale``, counted in ``stale_if_error``), else it ``failed``. A request
+that waited for a failing computation then computes itself from the failure on (in ``serve``
+the next waiter takes the key's lock and calls the model again).
+
 What is real and what is simulated:
 
 - **measured** (``time.perf_counter``): the store reads (``lookup_ms``, through
@@ -28,6 +35,7 @@ What is real and what is simulated:
 from __future__ import annotations
 
 import heapq
+import math
 import random
 import time
 from collections.abc import Callable
@@ -97,6 +105,10 @@ class Replay:
     model_calls: int
     backend_errors: int
     wall_s: float
+    #: per request: answered with an error (a simulated model failure, no stale entry to serve)
+    failed: np.ndarray
+    #: per request: its model call failed and the expired entry was served (stale-if-error)
+    stale_if_error: np.ndarray
     stampede: Strategy = COALESCE
     #: model calls that started while another computation of the same key was in flight
     duplicate_calls: int = 0
@@ -111,6 +123,12 @@ class Replay:
     def hit(self) -> np.ndarray:
         """True where the request was a plain hit (fresh entry, no waiting)."""
         out: np.ndarray = self.outcome == _HIT
+        return out
+
+    @property
+    def answered(self) -> np.ndarray:
+        """True where the request was answered with a prediction (not ``failed``)."""
+        out: np.ndarray = ~self.failed
         return out
 
     def count(self, outcome: str) -> int:
@@ -130,8 +148,12 @@ class Simulation:
     model_concurrency: int | None = None
     #: XFetch's beta for refresh-ahead (as ``serve --refresh-ahead``)
     refresh_beta: float = 1.0
-    #: seeds refresh-ahead's die, so a run repeats exactly
+    #: seeds refresh-ahead's die and the failure die, so a run repeats exactly
     seed: int = 0
+    #: simulated: this fraction of model calls fail (0 to 1)
+    model_fail_rate: float = 0.0
+    #: serve the expired entry when a computation fails within this long past expiry (0: off)
+    stale_if_error_s: float = 0.0
 
 
 def _no_sleep(seconds: float) -> None:
@@ -152,13 +174,16 @@ def replay(
     stampede: Strategy = COALESCE,
     stale_grace_s: float = 0.0,
     model_concurrency: int | None = None,
+    model_fail_rate: float = 0.0,
+    stale_if_error_s: float = 0.0,
 ) -> Replay:
     """Run ``workload`` once through a real predictor on a fresh namespace of ``backend``
     (emptied afterwards). ``ttl_s == 0`` is the no-cache baseline: every request is computed
     and no store is opened."""
     sim = Simulation(
         ttl_s, model_delay_s, stampede, stale_grace_s, model_concurrency,
-        seed=workload.seed or 0,
+        seed=workload.seed or 0, model_fail_rate=model_fail_rate,
+        stale_if_error_s=stale_if_error_s,
     )  # fmt: skip
     timed = None
     if ttl_s > 0:
@@ -196,8 +221,12 @@ class _Run:
         self.inflight = [0] * nkeys
         self.flight_end = [0.0] * nkeys
         self.flight_entry: list[Entry | None] = [None] * nkeys
-        #: (end, sequence, key, entry, request that waits for the write or -1)
-        self.pending: list[tuple[float, int, int, Entry, int]] = []
+        #: whether the latest computation of each key fails (simulated)
+        self.flight_failed = [False] * nkeys
+        #: its own seed stream: the failure draws leave refresh-ahead's die as it was
+        self.fail_die = random.Random(f"{sim.seed}:model-fail")
+        #: (end, sequence, key, entry or None when it failed, request that waits or -1)
+        self.pending: list[tuple[float, int, int, Entry | None, int]] = []
         self.seq = 0
         self.total_inflight = 0
         self.max_inflight = 0
@@ -207,28 +236,55 @@ class _Run:
         n_workers = sim.model_concurrency
         self.workers: list[float] | None = None if n_workers is None else [start] * n_workers
         self.latency = [0.0] * workload.requests
+        self.model_ms = [0.0] * workload.requests
+        self.failed = [False] * workload.requests
+        self.stale_if_error = [False] * workload.requests
 
-    def start(self, k: int, t: float, origin: int) -> tuple[Entry, float]:
-        """Start a computation of key ``k`` requested at ``t``; (its entry, its end)."""
-        begin = t
+    def start(
+        self, k: int, t: float, origin: int, after: float | None = None
+    ) -> tuple[Entry, float, bool]:
+        """Start a computation of key ``k`` requested at ``t`` (not before ``after``, when it
+        follows a failed one); (its entry, its end, whether it succeeds)."""
+        begin = t if after is None else max(t, after)
         if self.workers is not None:
-            begin = max(t, heapq.heappop(self.workers))
+            begin = max(begin, heapq.heappop(self.workers))
         self.clock.set(begin)
         pair, horizon = self.w.keys[k]
         entry = self.predictor.compute(pair, horizon)
         end = begin + self.sim.model_delay_s + float(entry["compute_ms"]) / 1000.0
         if self.workers is not None:
             heapq.heappush(self.workers, end)
-        if self.inflight[k]:
+        ok = not (
+            self.sim.model_fail_rate > 0 and self.fail_die.random() < self.sim.model_fail_rate
+        )
+        if self.inflight[k] and after is None:  # a retry after a failure duplicates nothing
             self.duplicates += 1
         self.inflight[k] += 1
         self.total_inflight += 1
         self.max_inflight = max(self.max_inflight, self.total_inflight)
-        self.flight_end[k], self.flight_entry[k] = end, entry
-        heapq.heappush(self.pending, (end, self.seq, k, entry, origin))
+        self.flight_end[k], self.flight_entry[k], self.flight_failed[k] = end, entry, not ok
+        heapq.heappush(self.pending, (end, self.seq, k, entry if ok else None, origin))
         self.seq += 1
         self.clock.set(t)
-        return entry, end
+        return entry, end, ok
+
+    def own(
+        self, i: int, k: int, t: float, stored: Entry | None, lookup_ms: float, after: float | None
+    ) -> tuple[int, Entry | None, float]:
+        """Request ``i`` computes key ``k`` itself (from ``after``: the failure it waited
+        for); (outcome, what it is served or None when it failed, the served entry's age)."""
+        entry, end, ok = self.start(k, t, i, after)
+        self.latency[i] = lookup_ms + (end - t) * 1000.0
+        self.model_ms[i] = entry["compute_ms"]
+        if ok:
+            return _MISS, entry, 0.0
+        if stored is not None and self.timed is not None:
+            age = end - float(stored["created_at"])
+            if self.sim.ttl_s <= age < self.sim.ttl_s + self.sim.stale_if_error_s:
+                self.stale_if_error[i] = True
+                return _STALE, stored, age
+        self.failed[i] = True
+        return _MISS, None, 0.0
 
     def finish_until(self, t: float) -> None:
         """Every computation that ended by ``t`` writes its entry (real store write)."""
@@ -237,7 +293,7 @@ class _Run:
             end, _, k, entry, origin = heapq.heappop(pending)
             self.inflight[k] -= 1
             self.total_inflight -= 1
-            if self.timed is None:
+            if self.timed is None or entry is None:
                 continue
             self.clock.set(end)
             t0 = time.perf_counter()
@@ -256,7 +312,7 @@ class _Run:
         outcome = [_MISS] * n
         age = [0.0] * n
         lookup = [0.0] * n
-        model_ms = [0.0] * n
+        model_ms = self.model_ms
         latency = self.latency
         price = [0.0] * n
         as_of = [0.0] * n
@@ -277,10 +333,9 @@ class _Run:
                 self.finish_until(t)
             set_now(t)
             served: Entry | None = None
+            stored: Entry | None = None
             if timed is None:  # ttl 0: no cache, every request computes
-                served, end = self.start(k, t, -1)
-                latency[i] = (end - t) * 1000.0
-                model_ms[i] = served["compute_ms"]
+                outcome[i], served, _ = self.own(i, k, t, None, 0.0, None)
             else:
                 timed.lookup_s = 0.0
                 try:
@@ -304,18 +359,20 @@ class _Run:
                     age[i] = t - float(stored["created_at"])
                     if not inflight[k]:
                         self.start(k, t, -1)
-                elif single_flight and inflight[k]:
+                elif single_flight and inflight[k] and not self.flight_failed[k]:
                     served = self.flight_entry[k]
                     assert served is not None
                     end = self.flight_end[k]
                     outcome[i], latency[i] = _COLLAPSED, lk + (end - t) * 1000.0
                     age[i] = end - float(served["created_at"])
-                else:
-                    served, end = self.start(k, t, i)
-                    latency[i] = lk + (end - t) * 1000.0
-                    model_ms[i] = served["compute_ms"]
-            price[i] = served["predicted_price"]
-            as_of[i] = served["as_of"]
+                else:  # a miss; or it waited for a computation that fails, then computes
+                    after = self.flight_end[k] if single_flight and inflight[k] else None
+                    outcome[i], served, age[i] = self.own(i, k, t, stored, lk, after)
+            if served is None:
+                price[i] = as_of[i] = age[i] = math.nan
+            else:
+                price[i] = served["predicted_price"]
+                as_of[i] = served["as_of"]
             if progress is not None and not i & PROGRESS_MASK:
                 progress(i)
         self.finish_until(float("inf"))  # write the last entries: their requests' latency too
@@ -337,4 +394,6 @@ class _Run:
             stampede=sim.stampede,
             duplicate_calls=self.duplicates,
             max_inflight=self.max_inflight,
+            failed=np.array(self.failed, dtype=bool),
+            stale_if_error=np.array(self.stale_if_error, dtype=bool),
         )

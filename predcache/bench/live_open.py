@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from predcache.bench.floor import Floor, measure_floor
-from predcache.bench.live_options import LiveOptions, cache_outcome
+from predcache.bench.live_options import STALE_IF_ERROR, LiveOptions, cache_outcome
 from predcache.bench.openloop import OpenLoopLog, Schedule, run_open_loop
 from predcache.bench.workload import MAX_REQUESTS, Workload, synthetic
 from predcache.errors import BadInputError
@@ -145,6 +145,8 @@ def summarise_open(run: OpenRun, opts: LiveOptions, run_id: str) -> dict[str, An
     ok = (log.status >= 200) & (log.status < 300)
     lat = log.latency_ms[ok]
     counts = {o: int((ok & (cache == o)).sum()) for o in ("hit", "collapsed", "stale", "miss")}
+    sie = int((ok & (cache == STALE_IF_ERROR)).sum())
+    counts["stale"] += sie  # stale answers too, for a reason the server names
     delay = health.get("simulated_model_delay_s")
     return {
         "run_id": run_id,
@@ -182,6 +184,8 @@ def summarise_open(run: OpenRun, opts: LiveOptions, run_id: str) -> dict[str, An
         "errors": int(n - ok.sum()),
         "bypasses": int((ok & (cache == "bypass")).sum()),
         "unknown": int((ok & (cache == "unknown")).sum()),
+        "failed": int((log.status >= 500).sum()),
+        "stale_if_error": sie,
         "send_lag_p50_ms": _p(log.send_lag_ms, 50),
         "send_lag_p99_ms": _p(log.send_lag_ms, 99),
         "client_floor_p50_ms": run.floor.open_loop_p50_ms,

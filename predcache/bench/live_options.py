@@ -182,13 +182,20 @@ def render_body(template: Any, pair: str, horizon_s: int) -> Any:
     return template
 
 
+#: the outcome of an answer the server gave stale because the model failed (RFC 5861)
+STALE_IF_ERROR = "stale-if-error"
+
+
 def cache_outcome(header: str | None) -> str:
-    """hit | collapsed | stale | miss | bypass | unknown, from an RFC 9211 ``Cache-Status``
-    (first member: the cache nearest the origin, which is ours when a proxy adds its own after
-    it). A stale answer is a hit with a negative ``ttl`` or ``detail=stale``."""
+    """hit | collapsed | stale | stale-if-error | miss | bypass | unknown, from an RFC 9211
+    ``Cache-Status`` (first member: the cache nearest the origin, which is ours when a proxy
+    adds its own after it). A stale answer is a hit with a negative ``ttl`` or
+    ``detail=stale``, or ``fwd=stale``; ``detail=stale-if-error`` says the model failed."""
     if not header:
         return "unknown"
     params = [p.strip() for p in header.split(",")[0].split(";")[1:]]
+    if "detail=stale-if-error" in params:
+        return STALE_IF_ERROR
     if "collapsed" in params:
         return "collapsed"
     if "hit" in params:
@@ -196,5 +203,5 @@ def cache_outcome(header: str | None) -> str:
         return "stale" if stale else "hit"
     for p in params:
         if p.startswith("fwd="):
-            return "bypass" if p == "fwd=bypass" else "miss"
+            return {"fwd=bypass": "bypass", "fwd=stale": "stale"}.get(p, "miss")
     return "unknown"

@@ -50,13 +50,20 @@ def header_lines(opts: BenchOptions, workload: Workload) -> list[str]:
     """What the run measures and what it simulates, before it starts."""
     backend = redact_url(opts.backend)
     delay = format_duration(opts.model_delay_s)
-    return [
+    lines = [
         f"predcache bench (simulated clock): {describe_workload(workload, opts)}",
         f"measured: real {backend} store reads and writes, real model inference on each miss, "
         "accuracy against the market's realised price",
         f"simulated: the clock, and a {delay} model delay in every computation (never slept); "
         f"requests for a key being computed: {', '.join(opts.stampedes)} (--stampede)",
     ]
+    if opts.model_fail_rate > 0:
+        sie = format_duration(opts.stale_if_error_s) if opts.stale_if_error_s > 0 else "off"
+        lines.append(
+            f"simulated: {opts.model_fail_rate:.0%} of model calls fail (--model-fail-rate, "
+            f"seeded); stale-if-error {sie}"
+        )
+    return lines
 
 
 def table_title(result: BenchResult, opts: BenchOptions) -> str:
@@ -83,7 +90,8 @@ def render_table(result: BenchResult, opts: BenchOptions) -> Any:
         pad_edge=False,
     )
     sweep = len({r["stampede"] for r in result.rows if r["stampede"]}) > 1
-    names = (
+    failing = opts.model_fail_rate > 0
+    names: tuple[str, ...] = (
         "TTL", "hit\nratio", "TTL\nmodel", "col-\nlapsed", "model\ncalls", "mean", "p90", "p99",
         "speed\nup", "mean\nage", "added\nbps",
     )  # fmt: skip
@@ -103,6 +111,10 @@ def render_table(result: BenchResult, opts: BenchOptions) -> Any:
         ]
         for r in result.rows
     ]
+    if failing:  # the TTL model assumes a model that never fails: its column makes room
+        names = (names[0], names[1], "failed\n/sie", *names[3:])  # sie: stale-if-error
+        for row, r in zip(cells, result.rows, strict=True):
+            row[2] = f"{r['failed']:,}/{r['stale_if_error']:,}"
     if sweep:  # one row per TTL and strategy: name the strategy after the TTL
         names = (names[0], "stam-\npede", *names[1:-2], names[-1])  # mean age makes room
         for row, r in zip(cells, result.rows, strict=True):

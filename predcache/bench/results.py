@@ -59,6 +59,8 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "latency_p90_ms", "latency_p999_ms", "stale_grace_s", "model_concurrency",
     # served vs fresh (bps), no realised price needed: staleness for any model (--model)
     "drift_bps",
+    # simulated model failures and what answered them (docs/bench.md, "Model failures")
+    "model_fail_rate", "stale_if_error_s", "failed", "stale_if_error",
 )  # fmt: skip
 SUMMARY_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + EXTRA_COLUMNS
 PARAMS_FILE, SUMMARY_FILE, REQUESTS_FILE = "params.json", "summary.csv", "requests.csv"

@@ -73,11 +73,16 @@ class BenchOptions:
     stale_grace_s: float = 0.0
     #: at most this many model computations at once, the rest queue (None: unlimited)
     model_concurrency: int | None = None
+    #: simulated: this fraction of model calls fail (seeded by the workload's seed)
+    model_fail_rate: float = 0.0
+    #: a failed call is answered with an entry expired less than this long ago (0: off)
+    stale_if_error_s: float = 0.0
 
     def command(self) -> str:
         """The command line that repeats this run (:func:`results.command_line`)."""
         synthetic = self.trace is None
         grace = format_duration(self.stale_grace_s) if self.stale_grace_s > 0 else None
+        sie = format_duration(self.stale_if_error_s) if self.stale_if_error_s > 0 else None
         return results.command_line(
             [
                 ("--ttl", self.ttls_s),
@@ -96,6 +101,8 @@ class BenchOptions:
                 ("--stampede", list(self.stampedes)),
                 ("--stale-grace", grace),
                 ("--model-concurrency", self.model_concurrency),
+                ("--model-fail-rate", self.model_fail_rate or None),
+                ("--stale-if-error", sie),
                 ("--backend", self.backend),
                 ("--cache-dir", self.cache_dir),
                 ("--models-dir", self.models_dir),
@@ -205,6 +212,8 @@ def _sweep(
             stampede=stampede,
             stale_grace_s=opts.stale_grace_s,
             model_concurrency=opts.model_concurrency,
+            model_fail_rate=opts.model_fail_rate,
+            stale_if_error_s=opts.stale_if_error_s,
         )
 
     first = opts.stampedes[0]
@@ -227,6 +236,8 @@ def _sweep(
         "workload": workload.source,
         "stale_grace_s": number(opts.stale_grace_s) if opts.stale_grace_s > 0 else None,
         "model_concurrency": opts.model_concurrency,
+        "model_fail_rate": number(opts.model_fail_rate),
+        "stale_if_error_s": number(opts.stale_if_error_s),
     }
     baseline_ms = float(baseline.latency_ms.mean())
     rows = []
@@ -266,6 +277,8 @@ def _params(
             "stampede": list(opts.stampedes),
             "stale_grace_s": opts.stale_grace_s,
             "model_concurrency": opts.model_concurrency,
+            "model_fail_rate": opts.model_fail_rate,
+            "stale_if_error_s": opts.stale_if_error_s,
             "backend": redact_url(opts.backend),
             "cache_dir": opts.cache_dir,
             "models_dir": opts.models_dir,
@@ -292,6 +305,9 @@ def _params(
             "model_delay_s": opts.model_delay_s,
             "model_delay": "each computation lasts the delay plus the measured inference; "
             "never slept; requests that wait for it (collapsed, queued) wait in simulated time",
+            "model_fail_rate": opts.model_fail_rate,
+            "model_failures": "a die seeded by the workload's seed fails that fraction of model "
+            "calls after their time; nothing is stored; stale-if-error may answer instead",
         },
         "measured": [
             "store lookups, lock and writes (perf_counter, real backend)",
@@ -320,7 +336,7 @@ def _request_columns(
         for name in (
             "ttl_s", "stampede", "timestamp", "pair", "horizon", "cache", "age_s", "lookup_ms",
             "model_ms", "latency_ms", "served_price", "fresh_price", "realised_price",
-            "served_error_bps", "fresh_error_bps",
+            "served_error_bps", "fresh_error_bps", "detail",
         )
     }  # fmt: skip
     fresh_err = np.round(cf.fresh_error_bps(), 4).tolist()
@@ -340,4 +356,8 @@ def _request_columns(
         cols["realised_price"] += cf.realised.tolist()
         cols["served_error_bps"] += np.round(error_bps(rep.served_price, cf.realised), 4).tolist()
         cols["fresh_error_bps"] += fresh_err
+        cols["detail"] += [
+            "failed" if f else "stale-if-error" if s else ""
+            for f, s in zip(rep.failed.tolist(), rep.stale_if_error.tolist(), strict=True)
+        ]
     return cols

@@ -3,7 +3,9 @@
 Every figure is computed from what the engine recorded for this configuration; only the
 ``model_delay_ms`` in the latencies, and the waits that follow from it, are simulated.
 ``speedup_vs_no_cache`` divides the mean latency of the same workload with every request
-computed (the ``ttl 0`` replay) by this configuration's mean latency.
+computed (the ``ttl 0`` replay) by this configuration's mean latency. Latencies count every
+request (a failed one waited too); ages and accuracy count the answered ones (a request that
+``failed`` under a simulated ``--model-fail-rate`` served nothing).
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ def _r(value: float | None, digits: int) -> float | None:
     return round(value, digits)
 
 
-def _age(value: float) -> float:
+def _age(value: float) -> float | None:
     """Ages are rounded *down* to the millisecond: an entry served at 89.9996 s under a 90 s TTL
-    must not read as 90.0 (as old as the TTL, which the freshness rule never serves)."""
-    return math.floor(value * 1000.0) / 1000.0
+    must not read as 90.0 (as old as the TTL, which the freshness rule never serves). None
+    (an empty cell) when nothing was served."""
+    return math.floor(value * 1000.0) / 1000.0 if math.isfinite(value) else None
 
 
 def number(value: float) -> int | float:
@@ -59,9 +62,17 @@ def summarise(
     stale, misses = rep.count(STALE), rep.count(MISS)
     lat = rep.latency_ms
     mean_lat = float(lat.mean()) if n else math.nan
-    served_by_path, fresh_by_path = cf.errors_by_path_bps(rep.served_price, rep.served_as_of)
+    ok = rep.answered
+    price, as_of, ages = rep.served_price[ok], rep.served_as_of[ok], rep.age_s[ok]
+    if not ok.all():
+        cf = cf.select(ok)
+    if ok.any():
+        served_by_path, fresh_by_path = cf.errors_by_path_bps(price, as_of)
+        path0_added = float(cf.served_error_bps(price).mean() - cf.fresh_error_bps().mean())
+    else:  # every request failed: nothing was served to age or score (empty cells)
+        served_by_path = fresh_by_path = np.full(1, math.nan)
+        path0_added, ages = math.nan, np.full(1, math.nan)
     mae_served, mae_fresh = float(served_by_path.mean()), float(fresh_by_path.mean())
-    path0_added = float(cf.served_error_bps(rep.served_price).mean() - cf.fresh_error_bps().mean())
     computed = rep.outcome == OUTCOMES.index(MISS)
     exp = expected or {}
     row: dict[str, Any] = {
@@ -79,9 +90,9 @@ def summarise(
         "hit_latency_p50_ms": _r(_p(lat[rep.hit], 50), 5),
         "miss_latency_p50_ms": _r(_p(lat[computed], 50), 5),
         "speedup_vs_no_cache": _r(baseline_mean_ms / mean_lat, 3),
-        "mean_age_s": _age(float(rep.age_s.mean())),
-        "p95_age_s": _age(_p(rep.age_s, 95)),
-        "max_age_s": _age(float(rep.age_s.max())),
+        "mean_age_s": _age(float(ages.mean())),
+        "p95_age_s": _age(_p(ages, 95)),
+        "max_age_s": _age(float(ages.max())),
         "mae_fresh_bps": _r(mae_fresh, 4),
         "mae_served_bps": _r(mae_served, 4),
         "added_error_bps": _r(mae_served - mae_fresh, 4),
@@ -109,6 +120,10 @@ def summarise(
         "latency_p999_ms": _r(_p(lat, 99.9), 5),
         "stale_grace_s": context.get("stale_grace_s"),
         "model_concurrency": context.get("model_concurrency"),
-        "drift_bps": _r(cf.drift_bps(rep.served_price), 4),
+        "drift_bps": _r(cf.drift_bps(price), 4) if ok.any() else None,
+        "model_fail_rate": context.get("model_fail_rate"),
+        "stale_if_error_s": context.get("stale_if_error_s"),
+        "failed": int(np.count_nonzero(rep.failed)),
+        "stale_if_error": int(np.count_nonzero(rep.stale_if_error)),
     }
     return row

@@ -117,6 +117,8 @@ def bench(
         help="Simulated model workers: at most N computations at once, the rest queue. "
         "\\[default: unlimited]",
     ),
+    model_fail_rate: float | None = options.MODEL_FAIL_RATE,
+    stale_if_error: str | None = options.STALE_IF_ERROR,
     backend: str | None = options.BACKEND,
     cache_dir: str | None = options.CACHE_DIR,
     size_limit: str | None = options.SIZE_LIMIT,
@@ -173,6 +175,7 @@ def bench(
         simulated_only = {
             "--trace": trace, "--size-limit": size_limit, "--model-concurrency": model_concurrency,
             "--model": model, "--model-version": model_version,
+            "--model-fail-rate": model_fail_rate, "--stale-if-error": stale_if_error,
         }  # fmt: skip
         if not compare_simulated:
             simulated_only.update(
@@ -244,6 +247,7 @@ def bench(
     )
     if model_concurrency is not None and model_concurrency < 1:
         raise BadInputError(f"bad --model-concurrency {model_concurrency}: must be at least 1")
+    from predcache.faults import check_fail_rate
     from predcache.plugin import normalize_spec
 
     start_text = start or DEFAULT_START
@@ -272,6 +276,8 @@ def bench(
         stampedes=strategies,
         stale_grace_s=grace_s,
         model_concurrency=model_concurrency,
+        model_fail_rate=check_fail_rate(model_fail_rate or 0.0),
+        stale_if_error_s=parse_duration(stale_if_error or "0", name="stale-if-error"),
         model=None if model is None else normalize_spec(model),
         model_version=model_version,
     )

@@ -58,3 +58,15 @@ MODEL_VERSION = typer.Option(
     "--model-version",
     help="Version of --model in cache keys. \\[default: a hash of the model's source file]",
 )
+MODEL_FAIL_RATE = typer.Option(
+    None,
+    "--model-fail-rate",
+    help="Simulated: this fraction of model calls fail (0 to 1), to rehearse failures "
+    "(the bench's die is seeded by --seed). \\[default: 0]",
+)
+STALE_IF_ERROR = typer.Option(
+    None,
+    "--stale-if-error",
+    help="If the model fails, serve the entry if it expired less than this long ago "
+    "(RFC 5861). \\[default: 0 = off]",
+)

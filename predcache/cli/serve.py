@@ -71,18 +71,8 @@ def serve(
         "--allow-purge",
         help="Allow DELETE /predict?pair=P (and &horizon=H) to remove stored predictions.",
     ),
-    stale_if_error: str = typer.Option(
-        "0",
-        "--stale-if-error",
-        help="If the model fails, serve an entry expired up to this long ago (RFC 5861; 0 = off).",
-    ),
-    model_fail_rate: float = typer.Option(
-        0.0,
-        "--model-fail-rate",
-        min=0.0,
-        max=1.0,
-        help="Simulated: this fraction of model calls fail (0 to 1), to rehearse failures.",
-    ),
+    stale_if_error: str | None = options.STALE_IF_ERROR,
+    model_fail_rate: float | None = options.MODEL_FAIL_RATE,
     stampede: str = typer.Option(
         DEFAULT_STRATEGY,
         "--stampede",
@@ -119,6 +109,8 @@ def serve(
         [strategy], None if stale_grace is None else parse_duration(stale_grace, name="stale-grace")
     )
     model, model_version = _plugin(model, model_version)
+    from predcache.faults import check_fail_rate
+
     settings = ServeSettings(
         host=host,
         port=port,
@@ -136,14 +128,14 @@ def serve(
         model=model,
         model_version=model_version,
         allow_purge=allow_purge,
-        stale_if_error_s=parse_duration(stale_if_error, name="stale-if-error"),
+        stale_if_error_s=parse_duration(stale_if_error or "0", name="stale-if-error"),
         max_clock_skew_s=parse_duration(max_clock_skew, name="max-clock-skew"),
         max_header_bytes=parse_size(
             max_header_size, name="max-header-size", minimum=1024, maximum=16 << 20
         ),
         header_timeout_s=parse_duration(header_timeout, name="header-timeout"),
         max_connections=max_connections,
-        model_fail_rate=model_fail_rate,
+        model_fail_rate=check_fail_rate(model_fail_rate or 0.0),
     )
     if not host.strip():
         raise BadInputError("bad host: empty (use 127.0.0.1 for this machine only)")

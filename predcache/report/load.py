@@ -34,6 +34,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "zipf": (0, _INF), "keys": (0, _INF),
     "seed": (0, _INF), "market_paths": (1, _INF), "throughput_rps": (0, _INF),
     "engine_rps": (0, _INF), "concurrency": (1, _INF), "backend_errors": (0, _INF),
+    "failed": (0, _INF), "stale_if_error": (0, _INF), "model_fail_rate": (0, 1),
+    "stale_if_error_s": (0, _INF),
 }  # fmt: skip
 #: suffixes of numeric columns not listed above (new latency percentiles, ages): >= 0
 NONNEGATIVE_SUFFIXES = ("_ms", "_age_s", "_wall_s")
