@@ -35,6 +35,7 @@ from predcache.server.orphans import cleanup_if_orphaned
 from predcache.server.service import PredictService
 from predcache.server.settings import ServeSettings
 from predcache.stampede import parse_strategy
+from predcache.store.breaker import CircuitBreakerStore
 
 log = logging.getLogger("predcache.server")
 _PROBLEM = {k.decode(): v.decode() for k, v in PROBLEM_HEADERS}
@@ -62,13 +63,16 @@ def create_app(settings: ServeSettings) -> Dispatch:
         stampede=parse_strategy(settings.stampede),
         stale_grace_s=settings.stale_grace_s,
     )
-    metrics = make_metrics()
+    metrics = make_metrics(settings.parent_pid)
     registry = predictor.models if isinstance(predictor.models, ModelRegistry) else None
     if registry is not None:
         registry.watch(metrics.model_version)  # /metrics shows each pair's version
     if settings.model_fail_rate > 0:  # simulated; counted as model calls all the same
         predictor.models = FailingModels(predictor.models, settings.model_fail_rate)
     predictor.models = CountingModels(predictor.models, metrics.count_model_call)
+    if isinstance(predictor.store, CircuitBreakerStore):  # each worker records its own state
+        predictor.store.on_state = metrics.breaker_state
+        metrics.breaker_state(predictor.store.state)
     service = PredictService(settings, predictor, metrics)
     if registry is not None:
         service.warmer = registry.warm  # the raw registry: warming is not a counted model call
@@ -155,7 +159,9 @@ def build_fastapi(service: PredictService) -> FastAPI:
     )
     async def prometheus(request: Request) -> Response:
         entries = None if store is None else await service.run(_entries, store)
-        state = StateCollector(lambda: getattr(store, "state", None), entries)
+        state = StateCollector(
+            lambda: None if metrics.per_worker_breaker else getattr(store, "state", None), entries
+        )
         body, content_type = metrics.render(request.headers.get("accept", ""), state)
         return Response(body, headers={"content-type": content_type, "vary": "Accept"})
 

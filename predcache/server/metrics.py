@@ -10,8 +10,8 @@ that is exact for misses, bypasses, failed calls and background refreshes alike.
 
 Gauges read at scrape time (:class:`StateCollector`): requests in flight, the backend circuit
 breaker's state, entries in the store. With one process the registry also carries
-prometheus_client's process, platform and GC collectors (they describe one process, so with
-``--workers N`` they are left out rather than shown for whichever worker answered). A scrape
+prometheus_client's process, platform and GC collectors; with ``--workers N`` the process
+metrics of every worker come with a ``pid`` label (:mod:`predcache.server.procstats`). A scrape
 whose ``Accept`` names ``application/openmetrics-text`` gets the OpenMetrics exposition.
 """
 
@@ -50,6 +50,9 @@ STALE_DOC = (
 )
 COLLAPSED_DOC = "Waited for another request's model call and served its entry."
 INFLIGHT_DOC = "Prediction requests being answered now."
+BREAKER = "predcache_breaker_state"
+BREAKER_DOC = "The cache backend's circuit breaker: 1 for the state it is in."
+BREAKER_STATES = ("closed", "open", "half-open")
 OPENMETRICS = "application/openmetrics-text"
 MODEL_CALLS_DOC = "Model calls (misses, bypasses, refreshes)."
 ERRORS_DOC = "Failed requests and refreshes, by kind."
@@ -64,9 +67,10 @@ def multiprocess_enabled() -> bool:
     return bool(os.environ.get(MULTIPROC_ENV))
 
 
-def make_metrics() -> Metrics:
-    """Plain counters for one process; prometheus_client's shared files with ``--workers N``."""
-    return SharedMetrics() if multiprocess_enabled() else LocalMetrics()
+def make_metrics(parent_pid: int | None = None) -> Metrics:
+    """Plain counters for one process; prometheus_client's shared files with ``--workers N``
+    (``parent_pid``: the serve process, whose children are the workers)."""
+    return SharedMetrics(parent_pid) if multiprocess_enabled() else LocalMetrics()
 
 
 class Collector(Protocol):
@@ -77,6 +81,10 @@ class Collector(Protocol):
 
 class Metrics(Protocol):
     """What the server counts. ``served`` and ``failed`` run on the event loop only."""
+
+    #: True when each worker records its breaker's state (label ``pid``) with
+    #: :meth:`breaker_state`; else :class:`StateCollector` reads it at scrape time
+    per_worker_breaker: bool
 
     def started(self) -> None:
         """A prediction request began (for the in-flight gauge)."""
@@ -98,6 +106,9 @@ class Metrics(Protocol):
 
     def model_version(self, pair: str, version: str) -> None:
         """The version ``pair`` is now served with (loaded first, or reloaded)."""
+
+    def breaker_state(self, state: str) -> None:
+        """This process's backend circuit breaker is now in ``state``."""
 
     def render(self, accept: str = "", extra: Collector | None = None) -> tuple[bytes, str]:
         """The exposition (OpenMetrics when ``accept`` asks) and its content type; ``extra`` is
@@ -129,7 +140,9 @@ class LocalMetrics:
         self._lock = threading.Lock()
         self.registry = CollectorRegistry()
         self.registry.register(self)
-        _add_process_collectors(self.registry)
+        from predcache.server.procstats import add_process_collectors
+
+        add_process_collectors(self.registry)
 
     def started(self) -> None:
         self.inflight += 1
@@ -159,6 +172,11 @@ class LocalMetrics:
 
     def model_version(self, pair: str, version: str) -> None:
         self.versions[pair] = version
+
+    per_worker_breaker = False
+
+    def breaker_state(self, state: str) -> None:
+        """Nothing to record: the one process's breaker is read at scrape time."""
 
     def collect(self) -> Iterator[Metric]:
         """The families, built from the counters at scrape time (prometheus_client's hook)."""
@@ -207,9 +225,10 @@ class SharedMetrics:
     scrape on any worker sees the whole server.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, parent_pid: int | None = None) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+        self.parent_pid = parent_pid
         self.registry: CollectorRegistry = CollectorRegistry()
         reg = self.registry
         self.requests = Counter("predcache_requests", REQUESTS_DOC, registry=reg)
@@ -245,6 +264,16 @@ class SharedMetrics:
             multiprocess_mode="mostrecent",
         )
         self._versions: dict[str, str] = {}
+        #: per worker (label ``pid``; a dead worker's series go with its files)
+        self.breaker = Gauge(
+            BREAKER, BREAKER_DOC, ["state"], registry=reg, multiprocess_mode="liveall"
+        )
+
+    per_worker_breaker = True
+
+    def breaker_state(self, state: str) -> None:
+        for name in BREAKER_STATES:
+            self.breaker.labels(state=name).set(1 if state == name else 0)
 
     def started(self) -> None:
         self.inflight.inc()
@@ -284,18 +313,16 @@ class SharedMetrics:
         if multiprocess_enabled():
             from prometheus_client import multiprocess
 
+            from predcache.server import procstats
+
+            path = os.environ[MULTIPROC_ENV]
+            live = procstats.worker_pids(path, self.parent_pid)
+            procstats.forget_dead_workers(path, live)
             merged = CollectorRegistry()
             multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            merged.register(procstats.WorkersCollector(live))
             return _expose(merged, accept, extra)
         return _expose(self.registry, accept, extra)
-
-
-def _add_process_collectors(registry: CollectorRegistry) -> None:
-    """prometheus_client's process (CPU, memory, fds), platform and GC collectors."""
-    from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
-
-    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
-        registry.register(collector)
 
 
 def _expose(registry: CollectorRegistry, accept: str, extra: Collector | None) -> tuple[bytes, str]:
@@ -340,12 +367,8 @@ class StateCollector:
 
         state = self.breaker_state()
         if state is not None:
-            breaker = GaugeMetricFamily(
-                "predcache_breaker_state",
-                "The cache backend's circuit breaker: 1 for the state it is in.",
-                labels=["state"],
-            )
-            for name in ("closed", "open", "half-open"):
+            breaker = GaugeMetricFamily(BREAKER, BREAKER_DOC, labels=["state"])
+            for name in BREAKER_STATES:
                 breaker.add_metric([name], 1 if state == name else 0)
             yield breaker
         if self.entries is not None:

@@ -43,6 +43,10 @@ def warn(message: str) -> None:
         print(f"predcache: {message}", file=sys.stderr, flush=True)
 
 
+def _ignore(state: str) -> None:
+    """The default :attr:`CircuitBreakerStore.on_state`: nobody records transitions."""
+
+
 class CircuitBreakerStore(ProxyStore):
     """Wraps ``inner``; same interface, same name, fails fast while the backend is down.
 
@@ -71,8 +75,12 @@ class CircuitBreakerStore(ProxyStore):
         #: outages seen (closed -> open transitions) and calls refused without trying
         self.outages = 0
         self.short_circuited = 0
+        #: called with the new state after each transition (``serve --workers N`` records it
+        #: where a scrape on any worker can read it); never on the common path
+        self.on_state: Callable[[str], None] = _ignore
 
     def _call(self, call: Callable[[], T]) -> T:
+        probe = False
         with self._guard:
             if self.state != CLOSED:
                 now = self._monotonic()
@@ -82,7 +90,9 @@ class CircuitBreakerStore(ProxyStore):
                     raise BackendUnavailableError(
                         f"{self.shown} is unavailable (circuit open; next try in {wait:.1f}s)"
                     )
-                self.state = HALF_OPEN  # this call is the probe
+                self.state, probe = HALF_OPEN, True  # this call is the probe
+        if probe:
+            self.on_state(HALF_OPEN)
         try:
             result = call()
         except BackendUnavailableError as exc:
@@ -103,6 +113,7 @@ class CircuitBreakerStore(ProxyStore):
             if first:
                 self.outages += 1
                 self._outage_started = now
+        self.on_state(OPEN)
         if first:
             self._notify(
                 f"{exc}; answering without the cache until it is back "
@@ -117,6 +128,7 @@ class CircuitBreakerStore(ProxyStore):
             self.state = CLOSED
             down_for = self._monotonic() - self._outage_started
         if was_down:
+            self.on_state(CLOSED)
             self._notify(f"cache backend {self.shown} is back after {down_for:.1f}s; caching again")
 
     def get(self, key: str) -> Entry | None:
