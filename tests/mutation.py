@@ -22,6 +22,7 @@ import time
 import tomllib
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,9 +73,21 @@ EQUIVALENT: frozenset[str] = frozenset(
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 
 
+def config() -> dict[str, Any]:
+    mutmut: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    return mutmut
+
+
 def modules() -> list[str]:
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
-    return [p.removesuffix(".py").replace("/", ".") for p in config["only_mutate"]]
+    return [p.removesuffix(".py").replace("/", ".") for p in config()["only_mutate"]]
+
+
+def run_command(module: str) -> list[str]:
+    """``mutmut run`` for one module; ``max_children`` from [tool.mutmut] (mutmut 3.8 reads it
+    only from the command line, and its default is one child per core)."""
+    children = config().get("max_children")
+    flag = [] if children is None else ["--max-children", str(children)]
+    return ["mutmut", "run", *flag, f"{module}.*"]
 
 
 def results() -> dict[str, str]:
@@ -115,7 +128,7 @@ def main(argv: list[str]) -> int:
     timings: dict[str, float] = {}
     for module in wanted:
         started = time.monotonic()
-        code = subprocess.run(["mutmut", "run", f"{module}.*"], cwd=ROOT).returncode
+        code = subprocess.run(run_command(module), cwd=ROOT).returncode
         timings[module] = time.monotonic() - started
         if code != 0:
             print(f"mutmut run failed for {module} (exit {code})", file=sys.stderr)

@@ -90,6 +90,7 @@ def test_never_crashes(text: str) -> None:
     [
         (0.00992, "9.92µs"), (0.00189, "1.89µs"), (0.5, "500µs"), (0.9997, "1ms"), (1.0, "1ms"),
         (55.05346, "55.1ms"), (999.4, "999ms"), (999.7, "1.00s"),
+        (0.9995, "1ms"), (999.5, "1.00s"),  # each boundary itself goes to the larger unit
         (1000.01928, "1.00s"), (12345.0, "12.35s"), (None, "-"), (math.nan, "-"),
     ],
 )  # fmt: skip
@@ -108,6 +109,7 @@ EXAMPLES = "expected e.g. 90, 90s, 1m30s, 2 min, 1h, 250ms"
         ("5x", f"bad ttl: '5x' ({EXAMPLES})"),
         ("9" * 33, f"bad ttl: '{'9' * 32}...' ({EXAMPLES})"),  # long input is cut at 32
         ("9" * 32, f"bad ttl: '{'9' * 32}' (longer than a year)"),  # 32 is shown whole
+        ("9" * 31 + "x", f"bad ttl: '{'9' * 31}x' ({EXAMPLES})"),  # unparsable, 32: whole too
         (True, f"bad ttl: True ({EXAMPLES})"),
         (10**400, "bad ttl: a number of 401 digits (longer than a year)"),
         (-(10**400), "bad ttl: a number of 401 digits (longer than a year)"),

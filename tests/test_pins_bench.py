@@ -320,6 +320,58 @@ def test_key_rates_of_a_workload(tmp_path: Path) -> None:
     assert expected_for_workload(load_trace(half_second), 1.0) == 0.8  # rate 4/s, x = 4
 
 
+def test_expected_outcomes_of_unequal_keys_by_hand() -> None:
+    """Two keys at 3/s and 1/s (shares 3/4, 1/4) and one nobody asks for; T = 3 s, d = 1 s."""
+    from predcache.bench.ttl_model import expected_outcomes
+
+    rates = np.array([3.0, 1.0, 0.0])
+    # coalesce, per key cycle 1 + r T: r=3: 10 -> hit 3*2/10, collapsed 3*1/10, miss 1/10;
+    # r=1: 4 -> 2/4, 1/4, 1/4. Weighted: .75 * (.6, .3, .1) + .25 * (.5, .25, .25)
+    c = expected_outcomes(rates, 3.0, 1.0, "coalesce")
+    assert c == pytest.approx({"hit": 0.575, "collapsed": 0.2875, "miss": 0.1375}, abs=1e-15)
+    # a negative delay is no delay: r=3: 3*3/10 hit, 1/10 miss; r=1: 3/4, 1/4
+    assert expected_outcomes(rates, 3.0, -1.0, "coalesce") == pytest.approx(
+        {"hit": 0.75 * 0.9 + 0.25 * 0.75, "collapsed": 0.0, "miss": 0.75 * 0.1 + 0.25 * 0.25},
+        abs=1e-15,
+    )
+    # none: E[L] = d - (1 - e^-rd)/r: r=3: 0.683262, r=1: e^-1 = 0.367879; hits per key
+    # r (E[L] + T - d) / (1 + r (E[L] + T)): 0.668044 and 0.542111; the idle key adds nothing
+    n = expected_outcomes(rates, 3.0, 1.0, "none")
+    assert n == pytest.approx({"hit": 0.636561, "collapsed": 0.0, "miss": 0.363439}, abs=1e-6)
+    # a model slower than the TTL without protection: the entry is stale before it is written
+    # (r=1, d=2: E[L] = 2 - (1 - e^-2) = 1.135335, E[L] + T - d < 0 at T = 0.5): nothing hits
+    assert expected_outcomes(np.array([1.0]), 0.5, 2.0, "none") == {
+        "hit": 0.0, "collapsed": 0.0, "miss": 1.0,
+    }  # fmt: skip
+    # no TTL: every request misses, even with requests arriving during the computation
+    for stampede in ("coalesce", "none", "refresh-ahead"):
+        assert expected_outcomes(rates, 0.0, 1.0, stampede) == {
+            "hit": 0.0, "collapsed": 0.0, "miss": 1.0,
+        }  # fmt: skip
+    assert expected_outcomes(np.array([0.0, 0.0]), 3.0, 1.0, "coalesce") is None  # no traffic
+    assert expected_outcomes([3, 1], 3.0, 1.0, "coalesce") == c  # type: ignore[arg-type]
+
+
+def test_expected_outcomes_of_a_workload(tmp_path: Path) -> None:
+    from predcache.bench.ttl_model import expected_outcomes_for_workload
+    from predcache.bench.workload import load_trace
+
+    trace = tmp_path / "t.csv"
+    trace.write_text("timestamp,pair,horizon\n" + "".join(
+        f"{START + o},{p},1m\n" for o, p in [(0, "ETH/EUR"), (4, "BTC/USD"), (10, "ETH/EUR")]
+    ))  # fmt: skip
+    # rates 0.2 and 0.1 over the 10 s span, T = 5, d = 1 (coalesce): cycles 2 and 1.5:
+    # 2/3 * (0.8, 0.2, 1) / 2 + 1/3 * (0.4, 0.1, 1) / 1.5 (hit r (T - d), collapsed r d, miss 1)
+    got = expected_outcomes_for_workload(load_trace(trace), 5.0, 1.0, "coalesce")
+    assert got == pytest.approx(
+        {"hit": 0.8 / 3 + 0.4 / 4.5, "collapsed": 0.2 / 3 + 0.1 / 4.5, "miss": 1 / 3 + 1 / 4.5},
+        abs=1e-15,
+    )
+    same_instant = tmp_path / "s.csv"
+    same_instant.write_text(f"timestamp,pair,horizon\n{START},ETH/EUR,1m\n{START},BTC/USD,1m\n")
+    assert expected_outcomes_for_workload(load_trace(same_instant), 5.0, 1.0, "coalesce") is None
+
+
 def test_criteria_marks_and_unmet() -> None:
     from predcache.report.recommend import marks, unmet
 
