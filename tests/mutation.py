@@ -41,6 +41,23 @@ EQUIVALENT: frozenset[str] = frozenset(
         "predcache.bench.ttl_model.x_expected_hit_ratio__mutmut_5",
         # `ttl_s < 0` instead of `<= 0`: at ttl 0 the formula gives 0.0 too (x = 0)
         "predcache.bench.ttl_model.x_expected_hit_ratio__mutmut_9",
+        # ttl_model.expected_outcomes: the same two dtype mutants as above (integer rates give
+        # the same shares: every product with a float and every `/` is computed in floats)
+        "predcache.bench.ttl_model.x_expected_outcomes__mutmut_3",
+        "predcache.bench.ttl_model.x_expected_outcomes__mutmut_5",
+        # `else 1.0` for a key of rate 0: `last` is multiplied by that rate, and the key's share
+        # of the traffic is 0, so any finite value adds nothing
+        "predcache.bench.ttl_model.x_expected_outcomes__mutmut_64",
+        # `np.zeros_like(None)`: a scalar 0 broadcasts to the same zero sum as zeros per key
+        "predcache.bench.ttl_model.x_expected_outcomes__mutmut_83",
+        # durations.format_duration: `seconds / size` for `//` where `seconds % size == 0`: the
+        # quotient is a whole number either way (exact in floats), and `int()` takes it
+        "predcache.durations.x_format_duration__mutmut_23",
+        # `seconds <= 1` for `< 1`: 1 s never gets there (the loop returns "1s" for it)
+        "predcache.durations.x_format_duration__mutmut_24",
+        # `allow_zero=None` for False: both falsy, `not allow_zero` is True either way
+        "predcache.durations.x_parse_horizon__mutmut_4",
+        "predcache.durations.x_parse_minute_horizons__mutmut_4",
         # entry: `allow_nan=None` is as falsy as False (json refuses NaN either way)
         "predcache.entry.x_encode_entry__mutmut_3",
         # report.recommend: `groupby(..., sort=True)` is pandas' default

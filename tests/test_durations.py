@@ -163,13 +163,14 @@ def test_parse_horizon() -> None:
 
     assert parse_horizon("5m") == 300 and type(parse_horizon("5m")) is int
     assert parse_horizon(60) == 60
-    for bad, message in [
+    cases: list[tuple[str | float, str]] = [
         ("0", "bad horizon: '0' (must be greater than zero)"),
         ("1.5s", "bad horizon: '1.5s' (must be whole seconds)"),
         (1.5, "bad horizon: 1.5 (must be whole seconds)"),
         ("1.5s" + " " * 28, f"bad horizon: {'1.5s' + ' ' * 28!r} (must be whole seconds)"),
         ("x", f"bad horizon: 'x' ({EXAMPLES})"),
-    ]:
+    ]
+    for bad, message in cases:
         with pytest.raises(BadHorizonError) as info:  # one HTTP code for every bad horizon
             parse_horizon(bad)
         assert str(info.value) == message

@@ -370,6 +370,14 @@ def test_expected_outcomes_of_a_workload(tmp_path: Path) -> None:
     same_instant = tmp_path / "s.csv"
     same_instant.write_text(f"timestamp,pair,horizon\n{START},ETH/EUR,1m\n{START},BTC/USD,1m\n")
     assert expected_outcomes_for_workload(load_trace(same_instant), 5.0, 1.0, "coalesce") is None
+    half_second = tmp_path / "h.csv"  # a span under a second still has a rate: 2 / 0.5 s
+    half_second.write_text(
+        f"timestamp,pair,horizon\n{START},ETH/EUR,1m\n{START + 0.5},ETH/EUR,1m\n"
+    )
+    # rate 4, T = 1, d = 0.5: cycle 1 + 4 = 5, hit 4 * 0.5 / 5, collapsed 4 * 0.5 / 5, miss 1/5
+    assert expected_outcomes_for_workload(
+        load_trace(half_second), 1.0, 0.5, "coalesce"
+    ) == pytest.approx({"hit": 0.4, "collapsed": 0.4, "miss": 0.2}, abs=1e-15)
 
 
 def test_criteria_marks_and_unmet() -> None:
