@@ -256,3 +256,38 @@ def test_hundred_thousand_rows_stay_bounded(
         "predcache: error: run big has 99,999 TTLs, too many to plot one labelled point each "
         "(at most 60)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("dropped", "args", "code", "err"),
+    [
+        ("ttl_s", ("--error-budget", "1"), 1,
+         "predcache: error: no TTL to recommend for --error-budget 1: no simulated run with an "
+         "added error to compare\n"),
+        ("hit_ratio", ("--target-hit-ratio", "0.5"), 1,
+         "predcache: error: no TTL to recommend for --target-hit-ratio 0.5: no simulated run "
+         "with a hit ratio per TTL\n"),
+        ("hit_ratio", ("--error-budget", "1"), 0, ""),
+        ("model_calls", ("--plot", "{tmp}/p.png"), 0, ""),
+        ("latency_p99_ms", ("--html", "{tmp}/r.html"), 0, ""),
+    ],
+)  # fmt: skip
+def test_a_summary_without_a_column_is_an_answer_not_an_internal_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    dropped: str,
+    args: tuple[str, ...],
+    code: int,
+    err: str,
+) -> None:
+    """Issue #17: a hand-edited summary.csv without a column gave `internal error: KeyError`
+    (recommendations) or a matplotlib ValueError (the model-calls panel's log scale)."""
+    path = _summary(tmp_path / "r" / "x" / "summary.csv", 4)
+    pd.read_csv(path).drop(columns=[dropped]).to_csv(path, index=False)
+    got_code, out, got_err = report(
+        capsys, str(tmp_path / "r"), *(a.format(tmp=tmp_path) for a in args)
+    )
+    assert (got_code, got_err.replace("\n", "\n") if code else "") == (code, err)
+    assert "internal error" not in got_err and "big" in out
+    if args[0] in ("--plot", "--html"):
+        assert Path(args[1].format(tmp=tmp_path)).stat().st_size > 1000

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,11 @@ from predcache.store import redact_url
 
 REQUEST_TIMEOUT_S = 30.0
 _BLOCK = 100_000  # keys drawn per block in --duration mode
+#: how often the main thread hands the requests answered since last time to the ``record`` sink
+RECORD_EVERY_S = 0.25
+#: the columns of requests.csv (and of the rows handed to ``record``)
+REQUEST_COLUMNS = ("target", "seq", "pair", "horizon_s", "status", "latency_ms", "cache", "t_s")
+Record = Callable[[Sequence[Sequence[Any]]], None]
 
 
 @dataclass
@@ -104,8 +109,13 @@ def _key_stream(
         block += 1
 
 
-def run_live(opts: LiveOptions) -> LiveRun:
-    """Send the workload to every target, interleaved, from ``concurrency`` threads."""
+def run_live(opts: LiveOptions, record: Record | None = None) -> LiveRun:
+    """Send the workload to every target, interleaved, from ``concurrency`` threads.
+
+    ``record`` gets the rows (:data:`REQUEST_COLUMNS`) of the requests answered so far, a few
+    times a second and once more at the end, however the run ends (Ctrl-C included), so what
+    was measured can be kept as it comes.
+    """
     import httpx
 
     opts.check()
@@ -128,9 +138,25 @@ def run_live(opts: LiveOptions) -> LiveRun:
     jobs = _jobs(_key_stream(list(keys), zipf, seed, requests, start_s), len(urls), requests,
                  deadline)  # fmt: skip
     guard = threading.Lock()
+    stop = threading.Event()  # set when the run ends early (Ctrl-C): no new request starts
+    shown = [redact_url(u) for u in urls]
+    handed = [0]
+
+    def hand_over() -> None:
+        if record is None:
+            return
+        with log._lock:
+            end = len(log.status)
+            rows = [
+                (shown[log.target[i]], log.seq[i], keys[log.key[i]][0], keys[log.key[i]][1],
+                 log.status[i], round(log.latency_ms[i], 4), log.cache[i], round(log.t_s[i], 6))
+                for i in range(handed[0], end)
+            ]  # fmt: skip
+        handed[0] = end
+        record(rows)
 
     def worker() -> None:
-        while True:
+        while not stop.is_set():
             with guard:
                 job = next(jobs, None)
             if job is None:
@@ -150,8 +176,12 @@ def run_live(opts: LiveOptions) -> LiveRun:
         for th in threads:
             th.start()
         for th in threads:
-            th.join()
+            while th.is_alive():
+                th.join(RECORD_EVERY_S)
+                hand_over()
     finally:
+        stop.set()
+        hand_over()
         for c in clients:
             c.close()
     if not log.status:

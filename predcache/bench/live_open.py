@@ -114,10 +114,21 @@ def check_server_matches(opts: LiveOptions, health: dict[str, Any] | None) -> No
             )
 
 
+#: the columns of requests.csv of an open-loop run (and of the rows handed to ``record``)
+REQUEST_COLUMNS = (
+    "timestamp", "pair", "horizon", "status", "cache", "latency_ms", "send_lag_ms",
+)  # fmt: skip
+
+
 def run_open(
-    opts: LiveOptions, progress: Callable[[str, int], Callable[[int], None]] | None
+    opts: LiveOptions,
+    progress: Callable[[str, int], Callable[[int], None]] | None,
+    record: Callable[[list[tuple[Any, ...]]], None] | None = None,
 ) -> OpenRun:
-    """Measure the floor, then send the workload to the one target and read its counters."""
+    """Measure the floor, then send the workload to the one target and read its counters.
+
+    ``record`` gets the rows (:data:`REQUEST_COLUMNS`) of the requests answered so far, as
+    they come (see :func:`openloop.run_open_loop`)."""
     url = opts.targets[0]
     workload = workload_for(opts)
     bodies = opts.bodies()
@@ -127,7 +138,17 @@ def run_open(
     before = model_calls(url)
     schedule = Schedule(workload.times - opts.start_s, workload.key_index, bodies)
     tick = progress("live, open loop", workload.requests) if progress is not None else None
-    log = run_open_loop(url, schedule, progress=tick)
+    keys, times, idx = opts.keys, workload.times, workload.key_index
+
+    def as_rows(answered: list[tuple[int, int, float, float, str]]) -> None:
+        assert record is not None
+        record([
+            (float(times[i]), keys[idx[i]][0], keys[idx[i]][1], status, cache_outcome(cs),
+             round(ms, 4), round(lag, 4))
+            for i, status, ms, lag, cs in answered
+        ])  # fmt: skip
+
+    log = run_open_loop(url, schedule, progress=tick, record=None if record is None else as_rows)
     after = model_calls(url)
     calls = after - before if before is not None and after is not None else None
     return OpenRun(workload, log, floor, calls, health)

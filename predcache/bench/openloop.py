@@ -103,6 +103,8 @@ class _State:
         self.workers = 0
         self.done = 0
         self.failed: OSError | None = None
+        self.finished: list[int] = []  # schedule indices in the order they were answered
+        self.stopped = False  # the run ended early (Ctrl-C): no request is claimed any more
 
 
 def _send(
@@ -132,8 +134,13 @@ def run_open_loop(
     schedule: Schedule,
     *,
     progress: Callable[[int], None] | None = None,
+    record: Callable[[list[tuple[int, int, float, float, str]]], None] | None = None,
 ) -> OpenLoopLog:
     """Send ``schedule`` to ``url`` (POST, JSON bodies) in real time; one record per request.
+
+    ``record`` gets ``(index, status, latency_ms, send_lag_ms, cache)`` of the requests
+    answered since its last call, from the main thread a few times a second and once more
+    however the run ends (Ctrl-C included), so what was measured can be kept as it comes.
 
     Leader and followers: the free workers queue on ``take``; the one holding it waits until
     the next request is :data:`CLAIM_AHEAD_S` from due, claims it, lets go, sleeps until it is
@@ -181,7 +188,7 @@ def run_open_loop(
         while True:
             with take:
                 i = st.next
-                if i >= n:
+                if i >= n or st.stopped:
                     return
                 due = start + offsets[i]
                 early = due - CLAIM_AHEAD_S - perf()
@@ -204,21 +211,37 @@ def run_open_loop(
             with guard:
                 st.idle += 1
                 st.done += 1
+                st.finished.append(i)
 
     with guard:
         for _ in range(min(INITIAL_WORKERS, max(1, n))):
             spawn()
     deadline = start + (offsets[-1] if n else 0.0) + 2 * REQUEST_TIMEOUT_S + 5.0
-    while True:
+    handed = 0
+
+    def hand_over() -> None:
+        nonlocal handed
         with guard:
-            done, alive, failed = st.done, st.workers, st.failed
-        if progress is not None:
-            progress(done)
-        if done >= n or perf() > deadline:
-            break
-        if alive == 0 and failed is not None:
-            raise PredcacheError(f"cannot connect to {url}: {failed.strerror or failed}")
-        time.sleep(0.1)
+            new = st.finished[handed:]
+        handed += len(new)
+        if record is not None and new:
+            record([(i, status[i], latency[i], lag[i], cache[i]) for i in new])
+
+    try:
+        while True:
+            with guard:
+                done, alive, failed = st.done, st.workers, st.failed
+            if progress is not None:
+                progress(done)
+            hand_over()
+            if done >= n or perf() > deadline:
+                break
+            if alive == 0 and failed is not None:
+                raise PredcacheError(f"cannot connect to {url}: {failed.strerror or failed}")
+            time.sleep(0.1)
+    finally:
+        st.stopped = True
+        hand_over()
     return OpenLoopLog(
         status=np.array(status, dtype=np.int64),
         latency_ms=np.array(latency),

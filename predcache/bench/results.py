@@ -6,6 +6,8 @@ Layout (``results/README.md`` explains it to users)::
         params.json    every option, versions, CPU count and platform; what was simulated
         summary.csv    one row per configuration, columns SUMMARY_COLUMNS (+ mode extras)
         requests.csv   one row per request and configuration (only with --save-requests)
+        requests.partial.csv   a live run's requests as they were answered; removed when the
+                               run ends well, kept (what was measured) when it did not
 
 params.json's ``command`` is the line that repeats the run; both modes build it with
 :func:`command_line`, from their validated options.
@@ -31,7 +33,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from predcache.errors import PredcacheError
+from predcache.errors import BadInputError, PredcacheError
 from predcache.store import redact_url
 
 #: one value of a rebuilt command line: text, a number, a list (comma-joined), a bare flag
@@ -64,6 +66,7 @@ EXTRA_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 SUMMARY_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + EXTRA_COLUMNS
 PARAMS_FILE, SUMMARY_FILE, REQUESTS_FILE = "params.json", "summary.csv", "requests.csv"
+PARTIAL_FILE = "requests.partial.csv"
 _LABEL_MAX = 48
 
 
@@ -77,6 +80,8 @@ def new_run_dir(out: str | Path, label: str, *, now: datetime | None = None) -> 
     """Create ``<out>/<UTC timestamp>-<label>/`` (a ``-2``, ``-3``... suffix if taken)."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     base = f"{stamp}-{slug(label)}"
+    if Path(out).exists() and not Path(out).is_dir():
+        raise BadInputError(f"bad --out {out}: it is a file, not a folder for results")
     try:
         Path(out).mkdir(parents=True, exist_ok=True)
         for n in range(1, 1000):
@@ -197,6 +202,42 @@ def write_requests(run_dir: Path, columns: Mapping[str, Sequence[Any]]) -> Path:
     except OSError as exc:
         raise PredcacheError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
+
+
+class RequestStream:
+    """A live run's requests, appended to ``requests.partial.csv`` as they are answered.
+
+    Why: a live run measures in real time and cannot be replayed, so what it measured must
+    survive a crash or Ctrl-C; rows are flushed to the file every batch (the writer calls
+    :meth:`write` a few times a second, from one thread). A run that ends well has its
+    summary (and ``requests.csv`` when asked) and removes this file.
+    """
+
+    def __init__(self, run_dir: Path, columns: Sequence[str]) -> None:
+        self.path = run_dir / PARTIAL_FILE
+        try:
+            self._fh = self.path.open("w", newline="", encoding="utf-8")
+            self._csv = csv.writer(self._fh)
+            self._csv.writerow(list(columns))
+            self._fh.flush()
+        except OSError as exc:
+            raise PredcacheError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+    def write(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Append ``rows`` and hand them to the OS (they survive the process being killed)."""
+        if not rows:
+            return
+        try:
+            self._csv.writerows(rows)
+            self._fh.flush()
+        except OSError as exc:
+            raise PredcacheError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+    def close(self, *, keep: bool) -> None:
+        """Close; remove the file unless ``keep`` (the run did not end well)."""
+        self._fh.close()
+        if not keep:
+            self.path.unlink(missing_ok=True)
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -82,9 +82,21 @@ def draw_baseline(ax: Axes, y: float, text: str) -> None:
 
 
 def plain_log_y(ax: Axes) -> None:
-    """A log y axis labelled 0.002, 0.01, 1,000 rather than 2x10^-3 (and no minor labels)."""
+    """A log y axis labelled 0.002, 0.01, 1,000 rather than 2x10^-3 (and no minor labels).
+
+    A panel with nothing positive to show (a hand-edited summary without its column) stays
+    linear and empty: matplotlib cannot log-scale it."""
+    import numpy as np
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
+    ys = np.concatenate(
+        [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()] or [np.empty(0)]
+    )
+    shown = ys[np.isfinite(ys) & (ys > 0)]
+    if not len(shown):
+        return
+    if shown.min() == shown.max():  # one value: give the log axis a decade around it
+        ax.set_ylim(shown.min() / 3, shown.max() * 3)
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.10g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())

@@ -45,15 +45,16 @@ def _f(value: float | None, spec: str) -> str:
 
 def _simulated(df: pd.DataFrame) -> pd.DataFrame:
     """The rows with a TTL that caches (TTL 0, no cache at all, is the baseline, not a pick)."""
-    rows = df[df["ttl_s"] > 0] if "ttl_s" in df.columns else df.iloc[0:0]
-    return rows.sort_values("ttl_s", kind="stable")
+    if "ttl_s" not in df.columns:  # a hand-edited summary: nothing to pick from
+        return df.iloc[0:0]
+    return df[df["ttl_s"] > 0].sort_values("ttl_s", kind="stable")
 
 
 def _pick(run_id: str, row: pd.Series, reason: str, criterion: str) -> Recommendation:
     return Recommendation(
         run_id,
         float(row["ttl_s"]),
-        float(row["hit_ratio"]),
+        float(row.get("hit_ratio", math.nan)),
         float(row.get("speedup_vs_no_cache", math.nan)),
         float(row.get("added_error_bps", math.nan)),
         reason,
