@@ -47,7 +47,8 @@ def bench(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, obje
 
 def test_drift_is_the_mean_relative_gap_between_served_and_fresh_in_bps() -> None:
     fresh = np.array([100.0, 100.0, 200.0, 50.0])
-    cf = Counterfactuals(fresh, fresh, np.zeros(4, int), np.zeros(1), np.zeros(4, int), ())
+    zeros = np.zeros(4, int)
+    cf = Counterfactuals(fresh, fresh, zeros, np.zeros(1), zeros, zeros, ())
     # |101-100|/100 = 1%, 0, |190-200|/200 = 5%, |50-50| = 0 -> mean 1.5% = 150 bps
     assert cf.drift_bps(np.array([101.0, 100.0, 190.0, 50.0])) == pytest.approx(150.0)
 

@@ -63,6 +63,9 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "drift_bps",
     # simulated model failures and what answered them (docs/bench.md, "Model failures")
     "model_fail_rate", "stale_if_error_s", "failed", "stale_if_error",
+    # at scale (docs/bench.md, "Bench at scale"): real model computations made for the row
+    # (the no-cache row computes each key and minute once), and how percentiles were taken
+    "model_runs", "percentiles",
 )  # fmt: skip
 SUMMARY_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + EXTRA_COLUMNS
 PARAMS_FILE, SUMMARY_FILE, REQUESTS_FILE = "params.json", "summary.csv", "requests.csv"

@@ -10,7 +10,7 @@ renders it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,15 +19,12 @@ from typing import Any
 import numpy as np
 
 from predcache.bench import results
-from predcache.bench.accuracy import (
-    DEFAULT_PATHS,
-    Counterfactuals,
-    counterfactuals,
-    error_bps,
-    plugin_counterfactuals,
-)
-from predcache.bench.engine import OUTCOMES, Replay, replay
-from predcache.bench.summary import number, summarise
+from predcache.bench.accuracy import DEFAULT_PATHS, Scorer, plugin_scorer, scorer
+from predcache.bench.baseline import METHOD as BASELINE_METHOD
+from predcache.bench.histogram import EXACT_LIMIT, RELATIVE_ERROR
+from predcache.bench.requests_out import join_parts
+from predcache.bench.summary import number, summarise_stats
+from predcache.bench.sweep import RowResult, RowSpec, run_rows
 from predcache.bench.ttl_model import expected_outcomes_for_workload
 from predcache.bench.workload import Workload, load_trace, synthetic
 from predcache.durations import format_duration
@@ -61,7 +58,8 @@ class BenchOptions:
     size_limit: int | None = None
     #: market paths the accuracy cost is averaged over (see predcache.bench.accuracy)
     market_paths: int = DEFAULT_PATHS
-    save_requests: bool = False
+    #: False; True or "" for requests.csv in the run folder; else a path (.csv or .parquet)
+    save_requests: bool | str = False
     label: str | None = None
     #: ``--model SPEC`` (a model function of the user's own) and its version; None: the toy model
     model: str | None = None
@@ -77,6 +75,8 @@ class BenchOptions:
     model_fail_rate: float = 0.0
     #: a failed call is answered with an entry expired less than this long ago (0: off)
     stale_if_error_s: float = 0.0
+    #: rows run in this many processes at once (1: one after the other, in this process)
+    jobs: int = 1
 
     def command(self) -> str:
         """The command line that repeats this run (:func:`results.command_line`)."""
@@ -114,7 +114,8 @@ class BenchOptions:
                 ),
                 ("--size-limit", self.size_limit),
                 ("--out", self.out),
-                ("--save-requests", self.save_requests),
+                ("--save-requests", True if self.save_requests == "" else self.save_requests),
+                ("--jobs", self.jobs),
                 ("--label", self.label or None),
             ]
         )
@@ -168,9 +169,9 @@ def run_bench(
     for pair, horizon in workload.keys:
         registry.check_horizon(pair, horizon)  # a clear error (and auto-training) up front
     if isinstance(registry, ModelRegistry):
-        cf = counterfactuals(workload, registry, paths=opts.market_paths)
+        score = scorer(workload, registry, paths=opts.market_paths)
     else:  # --model: scored on the one market path its market helper reads
-        cf = plugin_counterfactuals(workload, registry)
+        score = plugin_scorer(workload, registry)
     models = {pair: registry.version(pair) for pair in workload.pairs}
     if any(t > 0 for t in opts.ttls_s):  # a bad spec or an unreachable backend fails here
         open_store(opts.backend, cache_dir=opts.cache_dir, namespace="bench-check").close()
@@ -178,7 +179,7 @@ def run_bench(
         on_ready(workload)
     run_dir = results.new_run_dir(opts.out, opts.label or opts.default_label())
     try:
-        return _sweep(opts, registry, workload, cf, models, run_dir, progress)
+        return _sweep(opts, registry, workload, score, models, run_dir, progress)
     except BaseException:
         if not any(run_dir.iterdir()):
             run_dir.rmdir()  # leave no empty folder behind a failed run
@@ -189,42 +190,35 @@ def _sweep(
     opts: BenchOptions,
     registry: ModelSource,
     workload: Workload,
-    cf: Counterfactuals,
+    score: Scorer,
     models: dict[str, str],
     run_dir: Path,
     progress: ProgressFactory | None,
 ) -> BenchResult:
     ttls = sorted(opts.ttls_s)
     token = uuid.uuid4().hex[:8]
-
-    def run(ttl: float, stampede: Strategy, what: str) -> Replay:
-        tick = progress(what, workload.requests) if progress is not None else None
-        return replay(
-            workload,
-            registry,
-            ttl_s=ttl,
-            model_delay_s=opts.model_delay_s,
-            backend=opts.backend,
-            cache_dir=opts.cache_dir,
-            namespace=f"bench-{token}-ttl{number(ttl)}-{stampede}",
-            size_limit=opts.size_limit,
-            progress=tick,
-            stampede=stampede,
-            stale_grace_s=opts.stale_grace_s,
-            model_concurrency=opts.model_concurrency,
-            model_fail_rate=opts.model_fail_rate,
-            stale_if_error_s=opts.stale_if_error_s,
-        )
-
     first = opts.stampedes[0]
     # one row per TTL and strategy; ttl 0 (no cache, no strategy at work) once, in its place
     # in the sweep, or after the cached rows when the sweep has none (for speedup_vs_no_cache)
     configs = [(t, s) for t in ttls for s in (opts.stampedes if t > 0 else [None])]
-    replays = [
-        run(t, s or first, f"ttl {format_duration(t)} {s}" if s else "no cache") for t, s in configs
-    ]
-    baseline = replays[0] if ttls[0] == 0 else run(0.0, first, "no-cache baseline")
-    strategy_of = [s for _, s in configs]
+    target = _requests_target(opts, run_dir)
+    specs = [
+        RowSpec(
+            t, s or first, s, f"ttl {format_duration(t)} {s}" if s else "no cache",
+            f"bench-{token}-ttl{number(t)}-{s or first}",
+            None if target is None else str(run_dir / f".requests-{i}{target.suffix}"),
+        )
+        for i, (t, s) in enumerate(configs)
+    ]  # fmt: skip
+    if ttls[0] != 0:
+        specs.append(RowSpec(0.0, first, None, "no-cache baseline", f"bench-{token}-ttl0"))
+    try:
+        done = run_rows(opts, registry, workload, score, specs, progress)
+    finally:
+        if target is not None:
+            parts = [Path(s.requests) for s in specs if s.requests is not None]
+            join_parts(target, [p for p in parts if p.exists()])
+    baseline = done[0] if ttls[0] == 0 else done[-1]
     context = {
         "run_id": run_dir.name,
         "model_delay_ms": number(round(opts.model_delay_s * 1000.0, 3)),
@@ -239,24 +233,38 @@ def _sweep(
         "model_fail_rate": number(opts.model_fail_rate),
         "stale_if_error_s": number(opts.stale_if_error_s),
     }
-    baseline_ms = float(baseline.latency_ms.mean())
+    baseline_ms = baseline.stats.latency_sum / max(baseline.stats.n, 1)
     rows = []
-    for rep, strategy in zip(replays, strategy_of, strict=True):
+    for result, (_, strategy) in zip(done, configs, strict=False):
         expected = expected_outcomes_for_workload(
-            workload, rep.ttl_s, opts.model_delay_s, strategy or first
+            workload, result.counters.ttl_s, opts.model_delay_s, strategy or first
         )
-        row = summarise(rep, cf, expected=expected, baseline_mean_ms=baseline_ms, context=context)
+        row = summarise_stats(
+            result.stats, result.counters, expected=expected, baseline_mean_ms=baseline_ms,
+            context=context,
+        )  # fmt: skip
         row["stampede"] = strategy
         rows.append(row)
     results.write_params(run_dir, _params(opts, workload, models, run_dir.name, baseline))
     results.write_summary(run_dir, rows)
-    if opts.save_requests:
-        results.write_requests(run_dir, _request_columns(workload, cf, replays, strategy_of))
     return BenchResult(rows, run_dir, workload, models)
 
 
+def _requests_target(opts: BenchOptions, run_dir: Path) -> Path | None:
+    """Where ``--save-requests`` writes: its PATH, or requests.csv in the run folder."""
+    if opts.save_requests is False:
+        return None
+    if opts.save_requests is True or opts.save_requests == "":
+        return run_dir / results.REQUESTS_FILE
+    return Path(opts.save_requests)
+
+
 def _params(
-    opts: BenchOptions, workload: Workload, models: dict[str, str], run_id: str, baseline: Replay
+    opts: BenchOptions,
+    workload: Workload,
+    models: dict[str, str],
+    run_id: str,
+    baseline: RowResult,
 ) -> dict[str, Any]:
     return {
         "run_id": run_id,
@@ -288,6 +296,7 @@ def _params(
             "model_version": opts.model_version,
             "out": opts.out,
             "save_requests": opts.save_requests,
+            "jobs": opts.jobs,
             "label": opts.label,
             **opts.extra,
         },
@@ -295,7 +304,7 @@ def _params(
             "source": workload.source,
             "requests": workload.requests,
             "keys": [f"{pair}@{format_duration(h)}" for pair, h in workload.keys],
-            "first_request_utc": _iso(float(workload.times[0])),
+            "first_request_utc": _iso(workload.first_s),
             "span_s": round(workload.span_s(), 3),
             "rate": workload.rate,
         },
@@ -303,8 +312,9 @@ def _params(
         "simulated": {
             "clock": "discrete events on a manual clock: arrivals and ends of model computations",
             "model_delay_s": opts.model_delay_s,
-            "model_delay": "each computation lasts the delay plus the measured inference; "
-            "never slept; requests that wait for it (collapsed, queued) wait in simulated time",
+            "model_delay": "each computation ends the delay after it starts (never slept); its "
+            "measured inference is added to the latency of the requests that wait for it, "
+            "without moving simulated events; waits (collapsed, queued) are in simulated time",
             "model_fail_rate": opts.model_fail_rate,
             "model_failures": "a die seeded by the workload's seed fails that fraction of model "
             "calls after their time; nothing is stored; stale-if-error may answer instead",
@@ -315,49 +325,17 @@ def _params(
             "accuracy against the synthetic market's realised price",
             "drift: what the cache served against a fresh model call at that moment",
         ],
-        "baseline": {"ttl_s": 0, "wall_s": round(baseline.wall_s, 4)},
+        "baseline": {
+            "ttl_s": 0,
+            "wall_s": round(baseline.counters.wall_s, 4),
+            "method": BASELINE_METHOD,
+            "requests": workload.requests,
+            "model_runs": baseline.counters.model_runs,
+        },
+        "percentiles": f"exact up to {EXACT_LIMIT:,} values per row, beyond that a "
+        f"log-bucketed histogram within {RELATIVE_ERROR:.1%} (relative)",
     }
 
 
 def _iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _request_columns(
-    workload: Workload, cf: Counterfactuals, replays: list[Replay], strategies: Sequence[str | None]
-) -> dict[str, list[Any]]:
-    """requests.csv: per configuration, per request (timestamp, pair, horizon replay as a trace)."""
-    pair_of = [p for p, _ in workload.keys]
-    horizon_of = [h for _, h in workload.keys]
-    idx = workload.key_index.tolist()
-    n = workload.requests
-    cols: dict[str, list[Any]] = {
-        name: []
-        for name in (
-            "ttl_s", "stampede", "timestamp", "pair", "horizon", "cache", "age_s", "lookup_ms",
-            "model_ms", "latency_ms", "served_price", "fresh_price", "realised_price",
-            "served_error_bps", "fresh_error_bps", "detail",
-        )
-    }  # fmt: skip
-    fresh_err = np.round(cf.fresh_error_bps(), 4).tolist()
-    for rep, strategy in zip(replays, strategies, strict=True):
-        cols["ttl_s"] += [number(rep.ttl_s)] * n
-        cols["stampede"] += [strategy] * n
-        cols["timestamp"] += workload.times.tolist()
-        cols["pair"] += [pair_of[k] for k in idx]
-        cols["horizon"] += [horizon_of[k] for k in idx]
-        cols["cache"] += [OUTCOMES[o] for o in rep.outcome.tolist()]
-        cols["age_s"] += (np.floor(rep.age_s * 1000.0) / 1000.0).tolist()  # never up to the TTL
-        cols["lookup_ms"] += np.round(rep.lookup_ms, 5).tolist()
-        cols["model_ms"] += np.round(rep.model_ms, 5).tolist()
-        cols["latency_ms"] += np.round(rep.latency_ms, 5).tolist()
-        cols["served_price"] += rep.served_price.tolist()
-        cols["fresh_price"] += cf.fresh.tolist()
-        cols["realised_price"] += cf.realised.tolist()
-        cols["served_error_bps"] += np.round(error_bps(rep.served_price, cf.realised), 4).tolist()
-        cols["fresh_error_bps"] += fresh_err
-        cols["detail"] += [
-            "failed" if f else "stale-if-error" if s else ""
-            for f, s in zip(rep.failed.tolist(), rep.stale_if_error.tolist(), strict=True)
-        ]
-    return cols

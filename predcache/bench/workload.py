@@ -14,25 +14,18 @@ horizon), so the measured hit ratio can be checked against the formula in :mod:`
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from predcache import config
-from predcache.durations import parse_horizon
 from predcache.errors import (
-    BadDataError,
-    BadDurationError,
-    BadHorizonError,
     BadInputError,
-    BadPairError,
 )
-from predcache.pairs import parse_pair
 from predcache.timestamps import parse_timestamp
 
 #: Where synthetic traffic starts by default: a fixed instant, so runs on any day compare.
@@ -41,7 +34,7 @@ DEFAULT_REQUESTS = 20_000
 DEFAULT_RATE = 5.0
 DEFAULT_ZIPF = 1.0
 #: Bounds that keep a typo from asking for hours of work or a silly distribution.
-MAX_REQUESTS = 5_000_000
+MAX_REQUESTS = 1_000_000_000
 MAX_RATE = 1_000_000.0
 MAX_ZIPF = 10.0
 TRACE_COLUMNS = ("timestamp", "pair", "horizon")
@@ -49,27 +42,95 @@ TRACE_COLUMNS = ("timestamp", "pair", "horizon")
 Key = tuple[str, int]
 
 
+#: Requests per chunk: synthetic arrivals are drawn, and every replay walks, this many at a time.
+CHUNK = 65_536
+
+
 @dataclass(frozen=True)
+class _Plan:
+    """How to draw a synthetic workload again, chunk by chunk, bit for bit: the arrival gaps come
+    first from the seeded generator (so the keys' draws start where they end), then the keys."""
+
+    seed: int
+    start: float
+    rate: float
+    probs: np.ndarray
+    key_state: dict[str, Any]
+
+
 class Workload:
     """The requests of one bench run, in arrival order.
 
-    ``times[i]`` is request ``i``'s arrival (epoch seconds of simulated time) and
-    ``keys[key_index[i]]`` its (pair, horizon_s). ``rate`` is the configured rate for synthetic
-    traffic and the observed mean rate for a trace; ``zipf`` and ``seed`` are ``None`` for a trace.
+    Request ``i`` arrives at ``times[i]`` (epoch seconds of simulated time) for
+    ``keys[key_index[i]]`` (pair, horizon_s). A trace holds both arrays (12 bytes a request); a
+    synthetic workload holds only its seed and draws them again in chunks of :data:`CHUNK`
+    whenever it is replayed (:meth:`chunks`), so memory does not grow with ``--requests``.
+    ``rate`` is the configured rate for synthetic traffic and the observed mean rate for a
+    trace; ``zipf`` and ``seed`` are ``None`` for a trace.
     """
 
-    source: str  # "synthetic" | "trace"
-    times: np.ndarray
-    key_index: np.ndarray
-    keys: list[Key]
-    rate: float
-    zipf: float | None
-    seed: int | None
-    trace: str | None = None
+    def __init__(
+        self,
+        source: str,
+        times: np.ndarray | None,
+        key_index: np.ndarray | None,
+        keys: list[Key],
+        rate: float,
+        zipf: float | None,
+        seed: int | None,
+        trace: str | None = None,
+        *,
+        plan: _Plan | None = None,
+        requests: int | None = None,
+        first_s: float | None = None,
+        last_s: float | None = None,
+    ) -> None:
+        self.source, self.keys, self.rate, self.zipf, self.seed = source, keys, rate, zipf, seed
+        self.trace = trace
+        self._times, self._key_index, self._plan = times, key_index, plan
+        if times is not None:
+            n = len(times)
+            first_s = float(times[0]) if n else 0.0
+            last_s = float(times[-1]) if n else 0.0
+        else:
+            n = requests or 0
+        self.requests = n
+        self.first_s = first_s or 0.0
+        self.last_s = last_s or 0.0
+
+    def chunks(self, size: int = CHUNK) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(times, key_index) of consecutive requests, ``size`` at a time."""
+        if self._times is not None and self._key_index is not None:
+            for lo in range(0, self.requests, size):
+                yield self._times[lo : lo + size], self._key_index[lo : lo + size]
+            return
+        plan = self._plan
+        assert plan is not None
+        gaps = np.random.Generator(np.random.PCG64(plan.seed))
+        bits = np.random.PCG64(plan.seed)
+        bits.state = plan.key_state  # type: ignore[assignment]
+        keys = np.random.Generator(bits)
+        carry = np.zeros(1)
+        for lo in range(0, self.requests, size):
+            m = min(size, self.requests - lo)
+            # cumsum from the running sum is the same sequence of additions as one cumsum
+            sums = np.cumsum(np.concatenate((carry, gaps.exponential(1.0 / plan.rate, m))))
+            carry = sums[-1:]
+            idx = keys.choice(len(plan.probs), size=m, p=plan.probs).astype(np.int64)
+            yield plan.start + sums[1:], idx
 
     @property
-    def requests(self) -> int:
-        return len(self.times)
+    def times(self) -> np.ndarray:
+        """Every arrival time (a synthetic workload draws them all: small runs and tests)."""
+        if self._times is not None:
+            return self._times
+        return np.concatenate([t for t, _ in self.chunks()])
+
+    @property
+    def key_index(self) -> np.ndarray:
+        if self._key_index is not None:
+            return self._key_index
+        return np.concatenate([k for _, k in self.chunks()])
 
     @property
     def pairs(self) -> list[str]:
@@ -78,11 +139,19 @@ class Workload:
 
     def key_counts(self) -> np.ndarray:
         """How many requests each key received."""
-        return np.bincount(self.key_index, minlength=len(self.keys))
+        counts = np.zeros(len(self.keys), dtype=np.int64)
+        for _, idx in self.chunks():
+            counts += np.bincount(idx, minlength=len(self.keys))
+        return counts
+
+    def minutes(self) -> np.ndarray:
+        """The distinct market minutes requests are made in, sorted."""
+        parts = [np.unique(np.floor(t / 60.0).astype(np.int64)) for t, _ in self.chunks()]
+        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
     def span_s(self) -> float:
         """Simulated time from the first arrival to the last."""
-        return float(self.times[-1] - self.times[0]) if self.requests else 0.0
+        return self.last_s - self.first_s if self.requests else 0.0
 
 
 def zipf_probabilities(n: int, s: float) -> np.ndarray:
@@ -121,65 +190,40 @@ def synthetic(
         raise BadInputError(f"bad zipf exponent {zipf}: must be between 0 and {MAX_ZIPF:g}")
     if seed < 0:
         raise BadInputError(f"bad seed {seed}: must be >= 0")
+    probs = zipf_probabilities(len(keys), zipf)
     rng = np.random.Generator(np.random.PCG64(seed))
-    times = start + np.cumsum(rng.exponential(1.0 / rate, requests))
-    key_index = rng.choice(len(keys), size=requests, p=zipf_probabilities(len(keys), zipf))
-    return Workload("synthetic", times, key_index.astype(np.int64), list(keys), rate, zipf, seed)
+    # one pass over the gaps finds the last arrival and where the keys' draws start
+    left = requests
+    sums = np.zeros(1)
+    while left:
+        m = min(CHUNK, left)
+        sums = np.cumsum(np.concatenate((sums[-1:], rng.exponential(1.0 / rate, m))))
+        left -= m
+    total = float(sums[-1])
+    first = start + float(np.random.Generator(np.random.PCG64(seed)).exponential(1.0 / rate))
+    plan = _Plan(seed, start, rate, probs, dict(rng.bit_generator.state))
+    return Workload(
+        "synthetic", None, None, list(keys), rate, zipf, seed,
+        plan=plan, requests=requests, first_s=first, last_s=start + total,
+    )  # fmt: skip
 
 
 def load_trace(path: str | Path) -> Workload:
-    """Read a trace CSV with columns timestamp, pair, horizon (one request per row; other
-    columns are ignored, so a ``requests.csv`` of a single-TTL run replays as a trace).
+    """Read a trace (CSV, or Parquet when the name ends in ``.parquet``) with columns
+    timestamp, pair, horizon (one request per row; other columns are ignored, so a
+    ``requests.csv`` of a single-TTL run replays as a trace).
 
     Rows are replayed in time order (a stable sort, so ties keep file order); keys are numbered
-    in order of first appearance. Any bad row is one :class:`BadDataError` naming file and line.
+    in order of first appearance. Any bad row is one :class:`BadDataError` naming file and line
+    (CSV) or row (Parquet). See :mod:`predcache.bench.trace`.
     """
+    from predcache.bench.trace import read_trace
+
     name = str(path)
-    try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise BadDataError(f"{name}: cannot read the trace ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise BadDataError(f"{name}: not UTF-8 text") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        times, key_index, keys = _read_trace_rows(reader)
-    except (ValueError, BadPairError, BadDurationError, BadHorizonError) as exc:
-        raise BadDataError(f"{name} line {reader.line_num}: {exc}") from None
-    except csv.Error as exc:
-        raise BadDataError(f"{name} line {reader.line_num}: malformed CSV ({exc})") from None
+    times, key_index, keys = read_trace(name)
     order = np.argsort(times, kind="stable")
     times_a, index_a = times[order], key_index[order]
+    del times, key_index, order
     span = float(times_a[-1] - times_a[0])
     rate = len(times_a) / span if span > 0 else float("inf")
     return Workload("trace", times_a, index_a, keys, rate, None, None, trace=name)
-
-
-def _read_trace_rows(reader: Iterator[list[str]]) -> tuple[np.ndarray, np.ndarray, list[Key]]:
-    header = next(reader, None)
-    if header is None:
-        raise ValueError("the file is empty; expected a header timestamp,pair,horizon")
-    fields = [h.strip().lower() for h in header]
-    missing = [c for c in TRACE_COLUMNS if c not in fields]
-    if missing:
-        raise ValueError(f"missing column {', '.join(missing)}; need timestamp,pair,horizon")
-    i_t, i_p, i_h = (fields.index(c) for c in TRACE_COLUMNS)
-    width = max(i_t, i_p, i_h) + 1
-    keys: dict[Key, int] = {}
-    pairs: dict[str, str] = {}  # raw text -> parsed, so a long trace parses each value once
-    horizons: dict[str, int] = {}
-    times: list[float] = []
-    index: list[int] = []
-    for row in reader:
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) < width:
-            raise ValueError(f"expected at least {width} fields, got {len(row)}")
-        raw_p, raw_h = row[i_p], row[i_h]
-        pair = pairs.get(raw_p) or pairs.setdefault(raw_p, parse_pair(raw_p))
-        horizon = horizons.get(raw_h) or horizons.setdefault(raw_h, parse_horizon(raw_h))
-        times.append(parse_timestamp(row[i_t]))
-        index.append(keys.setdefault((pair, horizon), len(keys)))
-    if not times:
-        raise ValueError("no requests: the trace has a header but no rows")
-    return np.array(times, dtype=np.float64), np.array(index, dtype=np.int64), list(keys)

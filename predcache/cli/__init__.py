@@ -48,8 +48,24 @@ def _usage_error(exc: TyperException) -> int:
     return _fail(f"{message} (see `{where} --help`)", EXIT_BAD_INPUT if code == 2 else code)
 
 
+#: Options whose value may be left out (``--save-requests`` alone: the default place). Typer
+#: has no optional values, so an option given without one is passed on as ``--opt=``.
+OPTIONAL_VALUE = ("--save-requests",)
+
+
+def _optional_values(argv: list[str]) -> list[str]:
+    out = []
+    for i, arg in enumerate(argv):
+        following = argv[i + 1] if i + 1 < len(argv) else None
+        if arg in OPTIONAL_VALUE and (following is None or following.startswith("-")):
+            arg += "="
+        out.append(arg)
+    return out
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code instead of exiting."""
+    argv = _optional_values(sys.argv[1:] if argv is None else argv)
     debug_env = os.environ.get("PREDCACHE_DEBUG") == "1"
     STATE["one_shot_done"] = False
     try:

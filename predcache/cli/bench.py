@@ -3,11 +3,12 @@
 Thin by design: parse and validate the options into :class:`BenchOptions`, call
 :func:`predcache.bench.runner.run_bench` (the whole simulated run is that one call), render.
 The live load generator (``--target``) lives in ``predcache.bench.live``; this module only
-dispatches to it, see :func:`_run_live`.
+dispatches to it, see :mod:`predcache.cli.bench_live`.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -35,7 +36,7 @@ def _check_trace_alone(trace: str | None, synthetic: dict[str, object]) -> None:
         )
 
 
-def _progress_factory(enabled: bool) -> tuple[Any, Callable[[str, int], Callable[[int], None]]]:
+def progress_factory(enabled: bool) -> tuple[Any, Callable[[str, int], Callable[[int], None]]]:
     """A rich progress bar on stderr (off when not a TTY), and the engine's callback factory."""
     from rich.console import Console
     from rich.progress import Progress
@@ -91,7 +92,8 @@ def bench(
     trace: str | None = typer.Option(
         None,
         "--trace",
-        help="Replay this CSV (timestamp,pair,horizon) instead of synthetic traffic.",
+        help="Replay this trace (timestamp,pair,horizon; CSV, or Parquet for a *.parquet file) "
+        "instead of synthetic traffic; read in chunks.",
     ),
     model_delay: str | None = typer.Option(
         None,
@@ -136,8 +138,18 @@ def bench(
     model_version: str | None = options.MODEL_VERSION,
     out: str = typer.Option(DEFAULT_OUT, "--out", help="Where the run's results folder goes."),
     label: str | None = typer.Option(None, "--label", help="Short name for the results folder."),
-    save_requests: bool = typer.Option(
-        False, "--save-requests", help="Also write requests.csv (one row per request and TTL)."
+    save_requests: str | None = typer.Option(
+        None,
+        "--save-requests",
+        metavar="[PATH]",
+        help="Also write every request of every row, streamed: to PATH (CSV, or Parquet for a "
+        "*.parquet PATH), or alone to requests.csv in the results folder. \\[default: off]",
+    ),
+    jobs: int | None = typer.Option(
+        None,
+        "--jobs",
+        help="Run the rows (TTL x strategy) in this many processes at once; the counts are the "
+        "same as with 1. \\[default: the number of cores]",
     ),
     as_json: bool = typer.Option(
         False, "--json", help="Print the summary rows as one JSON list, nothing else on stdout."
@@ -174,7 +186,7 @@ def bench(
     if target:
         simulated_only = {
             "--trace": trace, "--size-limit": size_limit, "--model-concurrency": model_concurrency,
-            "--model": model, "--model-version": model_version,
+            "--model": model, "--model-version": model_version, "--jobs": jobs,
             "--model-fail-rate": model_fail_rate, "--stale-if-error": stale_if_error,
         }  # fmt: skip
         if not compare_simulated:
@@ -198,13 +210,19 @@ def bench(
             LiveOptions,
         )
         from predcache.bench.workload import DEFAULT_START, parse_start
+        from predcache.cli.bench_live import (
+            comparison,
+            live_requests,
+            live_save,
+            run_live,
+        )
 
         start_text = start or DEFAULT_START
         live_opts = LiveOptions(
             targets=list(target),
             pairs=parse_pair_list(pairs) if pairs else list(DEFAULT_PAIRS),
             horizons_s=parse_minute_horizons(horizons or DEFAULT_HORIZONS),
-            requests=_live_requests(requests, duration),
+            requests=live_requests(requests, duration),
             duration_s=None if duration is None else parse_duration(duration, name="duration"),
             rate=rate,
             concurrency=DEFAULT_CONCURRENCY if concurrency is None else concurrency,
@@ -215,12 +233,12 @@ def bench(
             start_s=parse_start(start_text),
             out=out,
             label=label,
-            save_requests=save_requests,
-            compare=_comparison(target[0], ttl, model_delay, stampede, stale_grace)
+            save_requests=live_save(save_requests),
+            compare=comparison(target[0], ttl, model_delay, stampede, stale_grace)
             if compare_simulated
             else None,
         )
-        _run_live(live_opts.check(), as_json=as_json)
+        run_live(live_opts.check(), as_json=as_json)
         return
     given_live = [name for name, value in live.items() if value is not None]
     if given_live:
@@ -245,6 +263,8 @@ def bench(
     grace_s = check_grace(
         strategies, None if stale_grace is None else parse_duration(stale_grace, name="stale-grace")
     )
+    if jobs is not None and jobs < 1:
+        raise BadInputError(f"bad --jobs {jobs}: must be at least 1 (rows run in N processes)")
     if model_concurrency is not None and model_concurrency < 1:
         raise BadInputError(f"bad --model-concurrency {model_concurrency}: must be at least 1")
     from predcache.faults import check_fail_rate
@@ -271,7 +291,8 @@ def bench(
         models_dir=models_dir,
         size_limit=None if size_limit is None else parse_size(size_limit, name="size-limit"),
         market_paths=market_paths,
-        save_requests=save_requests,
+        save_requests=False if save_requests is None else save_requests,
+        jobs=(os.cpu_count() or 1) if jobs is None else jobs,
         label=label,
         stampedes=strategies,
         stale_grace_s=grace_s,
@@ -301,7 +322,7 @@ def _run_simulated(opts: Any, *, as_json: bool) -> None:
             for line in render.header_lines(opts, workload):
                 console.print(line, highlight=False, soft_wrap=True)
 
-    progress, start = _progress_factory(enabled=not as_json)
+    progress, start = progress_factory(enabled=True)  # on stderr: --json's stdout stays clean
     try:
         result = run_bench(opts, notify=notify_stderr, progress=start, on_ready=header)
     finally:
@@ -315,74 +336,3 @@ def _run_simulated(opts: Any, *, as_json: bool) -> None:
     console.print(render.render_table(result, opts))
     for line in render.footer_lines(result):
         console.print(line, highlight=False, soft_wrap=True)
-
-
-def _live_requests(requests: int | None, duration: str | None) -> int | None:
-    """--requests, its live default, or None in --duration mode (both given: an error later)."""
-    if duration is not None:
-        return requests
-    from predcache.bench.live_options import DEFAULT_REQUESTS
-
-    return DEFAULT_REQUESTS if requests is None else requests
-
-
-def _comparison(
-    url: str, ttl: str | None, delay: str | None, stampede: str | None, grace: str | None
-) -> Any:
-    """--compare-simulated's settings: the flags given, else what the server says it serves."""
-    from predcache.bench.live_open import server_health
-    from predcache.bench.live_options import Comparison
-    from predcache.stampede import DEFAULT_STRATEGY, check_grace, parse_strategy
-
-    health = server_health(url) or {}
-
-    def given_or_server(flag: str, text: str | None, key: str) -> float:
-        if text is not None:
-            return parse_duration(text, name=flag)
-        if key not in health:
-            raise BadInputError(f"--compare-simulated needs --{flag} (the target has no /health)")
-        return float(health[key])
-
-    served = str(health.get("stampede", DEFAULT_STRATEGY))
-    strategy = parse_strategy(served if stampede is None else stampede)
-    grace_text = grace
-    if grace_text is None and health.get("stale_grace_s"):
-        grace_text = str(health["stale_grace_s"])
-    grace_s = check_grace(
-        [strategy], None if grace_text is None else parse_duration(grace_text, name="stale-grace")
-    )
-    return Comparison(
-        ttl_s=given_or_server("ttl", ttl, "ttl_s"),
-        model_delay_s=given_or_server("model-delay", delay, "simulated_model_delay_s"),
-        stampede=strategy,
-        stale_grace_s=grace_s,
-    )
-
-
-def _run_live(opts: Any, *, as_json: bool) -> None:
-    """The live mode: run, then JSON or the tables."""
-    from rich.console import Console
-
-    from predcache.bench.live import live_bench
-    from predcache.bench.results import clean_rows
-    from predcache.cli.render import print_json
-    from predcache.factory import notify_stderr
-
-    progress, start = _progress_factory(enabled=not as_json)
-    try:
-        result = live_bench(opts, notify=notify_stderr, progress=start)
-    finally:
-        progress.stop()
-    if as_json:
-        print_json(clean_rows(result.rows))
-        return
-    from predcache.bench import live_render
-
-    console = Console()
-    if opts.open_loop:
-        console.print(live_render.render_open(result.rows, result.diffs))
-        for line in live_render.open_footer(result.rows[0]):
-            console.print(line, highlight=False, soft_wrap=True)
-    else:
-        console.print(live_render.render_live(result.rows))
-    console.print(f"results: {result.run_dir}", highlight=False, soft_wrap=True)

@@ -1,0 +1,130 @@
+"""The rows of a sweep (TTL x strategy, and the no-cache baseline), in one process or many.
+
+Each row is independent of the others: its own namespace of the backend (or its own memory
+store), its own replay of the same workload, its own streamed statistics. So rows can run in
+parallel processes (``--jobs``, a spawn-context :class:`ProcessPoolExecutor`) and give exactly
+the counts they give one after the other: outcomes follow from the seed (see
+:mod:`predcache.bench.engine`). Each process loads the models again and gets the workload
+(its seed, or a trace's arrays) and the scorer's market data from the parent.
+"""
+
+from __future__ import annotations
+
+import copy
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from predcache.bench.accuracy import Scorer
+from predcache.bench.engine import replay_stream
+from predcache.bench.records import Chunk, Counters
+from predcache.bench.requests_out import RequestWriter
+from predcache.bench.rowstats import RowStats
+from predcache.bench.summary import number
+from predcache.bench.workload import Workload
+from predcache.registry import ModelSource
+from predcache.stampede import Strategy
+
+if TYPE_CHECKING:
+    from predcache.bench.runner import BenchOptions, ProgressFactory
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """One row to replay: its TTL and strategy (``shown`` is None for the no-cache row)."""
+
+    ttl_s: float
+    stampede: Strategy
+    shown: Strategy | None
+    what: str
+    namespace: str
+    #: where this row's requests go (a part file), or None
+    requests: str | None = None
+
+
+@dataclass(frozen=True)
+class RowResult:
+    counters: Counters
+    stats: RowStats
+
+
+def run_row(
+    opts: BenchOptions,
+    registry: ModelSource,
+    workload: Workload,
+    score: Scorer,
+    spec: RowSpec,
+    tick: Callable[[int], None] | None,
+) -> RowResult:
+    """Replay one row, streaming each chunk into its statistics (and requests file)."""
+    stats = RowStats(score.paths)
+    writer = None
+    if spec.requests is not None:
+        writer = RequestWriter(spec.requests, workload.keys, header=False)
+
+    def sink(chunk: Chunk) -> None:
+        view = score.view(chunk.times, chunk.key_index)
+        stats.add(chunk, view)
+        if writer is not None:
+            writer.write(chunk, view, number(spec.ttl_s), spec.shown)
+
+    try:
+        counters = replay_stream(
+            workload, registry, sink, ttl_s=spec.ttl_s, model_delay_s=opts.model_delay_s,
+            backend=opts.backend, cache_dir=opts.cache_dir, namespace=spec.namespace,
+            size_limit=opts.size_limit, progress=tick, stampede=spec.stampede,
+            stale_grace_s=opts.stale_grace_s, model_concurrency=opts.model_concurrency,
+            model_fail_rate=opts.model_fail_rate, stale_if_error_s=opts.stale_if_error_s,
+        )  # fmt: skip
+    finally:
+        if writer is not None:
+            writer.close()
+    return RowResult(counters, stats)
+
+
+def run_rows(
+    opts: BenchOptions,
+    registry: ModelSource,
+    workload: Workload,
+    score: Scorer,
+    specs: list[RowSpec],
+    progress: ProgressFactory | None,
+) -> list[RowResult]:
+    """Every row, in ``specs`` order; on ``opts.jobs`` processes when more than one."""
+    jobs = min(opts.jobs, len(specs))
+    if jobs <= 1:
+        out = []
+        for spec in specs:
+            tick = progress(spec.what, workload.requests) if progress is not None else None
+            out.append(run_row(opts, registry, workload, score, spec, tick))
+        return out
+    portable = copy.copy(score)
+    portable.plugin = None  # a plugged model is loaded again in each process
+    tick = progress(f"{len(specs)} rows on {jobs} processes", len(specs)) if progress else None
+    results: dict[int, RowResult] = {}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {
+            pool.submit(_worker, opts, workload, portable, spec): i for i, spec in enumerate(specs)
+        }
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            if tick is not None:
+                tick(len(results))
+    return [results[i] for i in range(len(specs))]
+
+
+def _worker(opts: BenchOptions, workload: Workload, score: Scorer, spec: RowSpec) -> RowResult:
+    """One row in a worker process: the models loaded again, the rest as the parent had it."""
+    from predcache.factory import select_models
+
+    registry = select_models(opts.model, opts.model_version, opts.models_dir, notify=_quiet)
+    if opts.model is not None:
+        score.plugin = registry
+    return run_row(opts, registry, workload, score, spec, None)
+
+
+def _quiet(message: str) -> None:
+    """Notices (a model trained) were already shown by the parent."""

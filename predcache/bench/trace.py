@@ -1,0 +1,266 @@
+"""Reading a bench trace in chunks: CSV (pandas) or Parquet (pyarrow), validated vectorised.
+
+A trace of an API log has millions of rows, so it is read a chunk at a time
+(:data:`CHUNK_ROWS`) into two compact arrays (arrival time as float64, key id as int32: 12
+bytes a request). Validation works on each chunk's columns at once: numeric timestamps are
+range-checked as an array, and each *distinct* pair, horizon and non-numeric timestamp is
+parsed once by the same parsers the CLI uses. The first bad row is reported with the file and
+its line (CSV: the header is line 1; a blank line is counted and skipped) or its row (Parquet,
+1-based), as one :class:`BadDataError`.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Generator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from predcache.durations import parse_horizon
+from predcache.errors import BadDataError, BadDurationError, BadHorizonError, BadPairError
+from predcache.pairs import parse_pair
+from predcache.timestamps import MAX_EPOCH_S, parse_timestamp
+
+TRACE_COLUMNS = ("timestamp", "pair", "horizon")
+CHUNK_ROWS = 262_144
+Key = tuple[str, int]
+
+
+class _RowError(Exception):
+    """A bad value at chunk offset ``at`` (the reader adds file and line)."""
+
+    def __init__(self, at: int, message: str) -> None:
+        super().__init__(message)
+        self.at = at
+
+
+def read_trace(name: str) -> tuple[np.ndarray, np.ndarray, list[Key]]:
+    """(arrival times, key ids, keys in order of first appearance), in file order."""
+    parquet = name.lower().endswith(".parquet")
+    if not Path(name).is_file():
+        raise BadDataError(f"{name}: cannot read the trace (no such file)")
+    keys: dict[Key, int] = {}
+    parsed: dict[str, dict[Any, Any]] = {"pair": {}, "horizon": {}, "timestamp": {}}
+    times: list[np.ndarray] = []
+    ids: list[np.ndarray] = []
+    where = "row" if parquet else "line"
+    first = 1 if parquet else 2  # the number of the chunk's first row
+    chunks = _parquet_chunks(name) if parquet else _csv_chunks(name)
+    with closing(chunks):
+        for columns in chunks:
+            try:
+                t, k = _validate(columns, keys, parsed)
+            except _RowError as exc:
+                raise BadDataError(f"{name} {where} {first + exc.at}: {exc}") from None
+            times.append(t)
+            ids.append(k)
+            first += len(columns["timestamp"])
+    n = sum(len(t) for t in times)
+    if not n:
+        raise BadDataError(f"{name}: no requests: the trace has a header but no rows")
+    return np.concatenate(times), np.concatenate(ids), list(keys)
+
+
+def _csv_chunks(name: str) -> Generator[dict[str, Any]]:
+    import pandas as pd
+
+    try:
+        with open(name, encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh), None)
+    except OSError as exc:
+        raise BadDataError(f"{name}: cannot read the trace ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise BadDataError(f"{name}: not UTF-8 text") from None
+    except csv.Error as exc:
+        raise BadDataError(f"{name} line 1: malformed CSV ({exc})") from None
+    if header is None:
+        raise BadDataError(
+            f"{name} line 0: the file is empty; expected a header timestamp,pair,horizon"
+        )
+    fields = [h.strip().lower() for h in header]
+    missing = [c for c in TRACE_COLUMNS if c not in fields]
+    if missing:
+        raise BadDataError(
+            f"{name} line 1: missing column {', '.join(missing)}; need timestamp,pair,horizon"
+        )
+    positions = [fields.index(c) for c in TRACE_COLUMNS]
+    try:
+        with pd.read_csv(
+            name, usecols=positions, header=0, dtype=str, keep_default_na=False,
+            skip_blank_lines=False, chunksize=CHUNK_ROWS, encoding="utf-8-sig",
+            engine="c",
+        ) as reader:  # fmt: skip
+            for frame in reader:
+                cols = [frame.iloc[:, sorted(positions).index(p)] for p in positions]
+                out: dict[str, Any] = {"width": max(positions) + 1}
+                for c, col in zip(TRACE_COLUMNS, cols, strict=True):
+                    out[c] = col.to_numpy(dtype=object, na_value="")
+                yield out
+    except UnicodeDecodeError:
+        raise BadDataError(f"{name}: not UTF-8 text") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise BadDataError(f"{name}: malformed CSV ({str(exc).strip()})") from None
+
+
+def _parquet_chunks(name: str) -> Generator[dict[str, Any]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise BadDataError(f"{name}: reading Parquet needs pyarrow: pip install pyarrow") from None
+    try:
+        pf = pq.ParquetFile(name)
+    except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
+        raise BadDataError(f"{name}: not a readable Parquet file ({exc})") from None
+    fields = {f.strip().lower(): f for f in pf.schema_arrow.names}
+    missing = [c for c in TRACE_COLUMNS if c not in fields]
+    if missing:
+        raise BadDataError(
+            f"{name}: missing column {', '.join(missing)}; need timestamp,pair,horizon"
+        )
+    names = [fields[c] for c in TRACE_COLUMNS]
+    for batch in pf.iter_batches(batch_size=CHUNK_ROWS, columns=names):
+        out: dict[str, Any] = {"width": 0}
+        for c, col in zip(TRACE_COLUMNS, batch.columns, strict=True):
+            out[c] = _arrow_column(col)
+        yield out
+
+
+def _arrow_column(col: Any) -> np.ndarray:
+    """Numbers as float64 (a timestamp type as epoch seconds), anything else as objects."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_timestamp(col.type):
+        us = pc.cast(pc.cast(col, pa.timestamp("us", tz="UTC")), pa.int64())
+        out: np.ndarray = us.to_numpy(zero_copy_only=False).astype(np.float64) / 1e6
+        if col.null_count:
+            out[np.asarray(col.is_null())] = np.nan
+        return out
+    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+        floats: np.ndarray = col.to_numpy(zero_copy_only=False).astype(np.float64)
+        return floats
+    return np.asarray(col.to_pylist(), dtype=object)
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.argmax(mask))
+
+
+def _validate(
+    cols: dict[str, Any], keys: dict[Key, int], parsed: dict[str, dict[Any, Any]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """One chunk's times and key ids (blank rows dropped); a :class:`_RowError` at the first
+    bad row."""
+    import pandas as pd
+
+    raw_t, raw_p, raw_h = cols["timestamp"], cols["pair"], cols["horizon"]
+    empty = [_blank(c) for c in (raw_t, raw_p, raw_h)]
+    blank_row = empty[0] & empty[1] & empty[2]
+    partial = (empty[0] | empty[1] | empty[2]) & ~blank_row
+    problems: list[tuple[int, str]] = []
+    if partial.any():
+        i = _first(partial)
+        gone = [c for c, e in zip(TRACE_COLUMNS, empty, strict=True) if e[i]]
+        width = cols.get("width") or len(TRACE_COLUMNS)
+        problems.append((i, f"expected at least {width} fields, with {', '.join(gone)} missing"))
+    times = _times(raw_t, empty[0], parsed["timestamp"], problems)
+    pairs = _distinct(raw_p, empty[1], parsed["pair"], parse_pair, problems)
+    horizons = _distinct(raw_h, empty[2], parsed["horizon"], parse_horizon, problems)
+    if problems:
+        raise _RowError(*min(problems))
+    keep = ~blank_row
+    codes = pd.Series(list(zip(pairs[keep].tolist(), horizons[keep].tolist(), strict=True)))
+    uniq = pd.unique(codes)
+    for key in uniq:
+        keys.setdefault(key, len(keys))
+    ids = codes.map({key: keys[key] for key in uniq}).to_numpy(dtype=np.int32)
+    return times[keep], ids
+
+
+def _times(
+    raw: np.ndarray, skip: np.ndarray, cache: dict[Any, Any], problems: list[tuple[int, str]]
+) -> np.ndarray:
+    """Epoch seconds: numbers range-checked as an array, other text parsed once per value."""
+    import pandas as pd
+
+    if raw.dtype != object:
+        times = np.array(raw, dtype=np.float64)
+    else:
+        text = pd.Series(raw, dtype=object).str.strip()
+        times = np.array(pd.to_numeric(text, errors="coerce"), dtype=np.float64)
+        other = np.isnan(times) & ~skip
+        if other.any():
+            rows = np.flatnonzero(other)
+            values = _distinct(raw[rows], np.zeros(len(rows), bool), cache, parse_timestamp, [])
+            bad = np.array([not isinstance(v, float) for v in values.tolist()])
+            if bad.any():
+                at = int(rows[_first(bad)])
+                problems.append((at, str(cache[raw[at]])))
+                values[bad] = np.nan
+            times[rows] = values.astype(np.float64)
+            if len(cache) > 100_000:  # ISO times are mostly distinct: do not keep them all
+                cache.clear()
+    out_of_range = ~skip & ~((times >= 0) & (times < MAX_EPOCH_S)) & ~np.isnan(times)
+    if out_of_range.any():
+        i = _first(out_of_range)
+        try:
+            parse_timestamp(str(raw[i]))
+            message = f"timestamp {raw[i]!r} is out of range (epoch seconds expected)"
+        except ValueError as exc:
+            message = str(exc)
+        problems.append((i, message))
+    return times
+
+
+def _blank(col: np.ndarray) -> np.ndarray:
+    if col.dtype != object:
+        out: np.ndarray = np.isnan(col)
+        return out
+    import pandas as pd
+
+    s = pd.Series(col, dtype=object)
+    return (s.isna() | (s.astype(str).str.strip() == "")).to_numpy(dtype=bool)
+
+
+def _distinct(
+    col: np.ndarray,
+    skip: np.ndarray,
+    cache: dict[Any, Any],
+    parse: Callable[[Any], Any],
+    problems: list[tuple[int, str]],
+) -> np.ndarray:
+    """Each distinct value parsed once (a failure is kept in ``cache`` as the exception); the
+    first row with a bad value, not in ``skip``, goes to ``problems``."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(pd.Series(col, dtype=object))
+    table = np.empty(len(uniques) + 1, dtype=object)  # code -1 (a missing value): None
+    bad_codes = []
+    for u, raw in enumerate(uniques.tolist()):
+        if raw not in cache:
+            try:
+                cache[raw] = parse(_plain(raw))
+            except (BadPairError, BadDurationError, BadHorizonError, ValueError) as exc:
+                cache[raw] = exc
+        got = cache[raw]
+        if isinstance(got, Exception):
+            bad_codes.append(u)
+            got = None
+        table[u] = got
+    if bad_codes:
+        bad = np.isin(codes, bad_codes) & ~skip
+        if bad.any():
+            at = _first(bad)
+            problems.append((at, str(cache[uniques[codes[at]]])))
+    out: np.ndarray = table[codes]
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """A float that is a whole number as int (Parquet horizons in seconds)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
