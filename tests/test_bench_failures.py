@@ -124,7 +124,13 @@ def test_bench_cli_counts_failed_and_stale_if_error_per_row(
     assert row["mean_age_s"] == pytest.approx(15.0 / 6, abs=0.05)
     (run_dir,) = list(out.iterdir())
     header = (run_dir / "summary.csv").read_text().splitlines()[0].split(",")
-    assert header[-4:] == ["model_fail_rate", "stale_if_error_s", "failed", "stale_if_error"]
+    at = header.index("model_fail_rate")  # appended after the columns before them
+    assert header[at : at + 4] == [
+        "model_fail_rate",
+        "stale_if_error_s",
+        "failed",
+        "stale_if_error",
+    ]
     params = json.loads((run_dir / "params.json").read_text())
     assert params["options"]["model_fail_rate"] == 0.5
     assert "--model-fail-rate 0.5 --stale-if-error 2.5s" in params["command"]

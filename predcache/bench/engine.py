@@ -213,6 +213,8 @@ class _Run:
         self.flight_entry: list[Entry | None] = [None] * nkeys
         #: whether the latest computation of each key fails (simulated)
         self.flight_failed = [False] * nkeys
+        #: measured inference (ms) of the failed computations the latest one follows
+        self.flight_chain = [0.0] * nkeys
         #: its own seed stream: the failure draws leave refresh-ahead's die as it was
         self.fail_die = random.Random(f"{sim.seed}:model-fail")
         #: (end, sequence, key, entry or None when it failed, request that waits or -1)
@@ -230,7 +232,7 @@ class _Run:
         self.die = random.Random(sim.seed)  # refresh-ahead's die, seeded: a run repeats
 
     def start(
-        self, k: int, t: float, origin: int, after: float | None = None
+        self, k: int, t: float, origin: int, after: float | None = None, chain: float = 0.0
     ) -> tuple[Entry, float, bool]:
         """Start a computation of key ``k`` requested at ``t`` (not before ``after``, when it
         follows a failed one); (its entry, its end, whether it succeeds)."""
@@ -251,6 +253,7 @@ class _Run:
         self.total_inflight += 1
         self.max_inflight = max(self.max_inflight, self.total_inflight)
         self.flight_end[k], self.flight_entry[k], self.flight_failed[k] = end, entry, not ok
+        self.flight_chain[k] = chain
         heapq.heappush(self.pending, (end, self.seq, k, entry if ok else None, origin))
         if origin >= 0:
             self.buffers[origin // CHUNK].open_writes += 1
@@ -264,10 +267,15 @@ class _Run:
         """Request ``i`` of ``buf`` computes its key itself (from ``after``: the failure it
         waited for); (outcome, what it is served or None when it failed, the served age)."""
         k = int(buf.key_index[i])
-        entry, end, ok = self.start(k, t, buf.start + i, after)
-        ms = float(entry["compute_ms"])
+        chain = 0.0  # it waited for the failed computations before it: their inference too
+        if after is not None:
+            failed = self.flight_entry[k]
+            assert failed is not None
+            chain = self.flight_chain[k] + float(failed["compute_ms"])
+        entry, end, ok = self.start(k, t, buf.start + i, after, chain)
+        ms = float(entry["compute_ms"]) + chain
         buf.latency[i] = lk + (end - t) * 1000.0 + ms
-        buf.model_ms[i] = ms
+        buf.model_ms[i] = float(entry["compute_ms"])
         if ok:
             return MISS_CODE, entry, 0.0
         if stored is not None:
@@ -370,7 +378,8 @@ class _Run:
                 flight = self.flight_entry[k]
                 assert flight is not None
                 served = flight
-                waited = self.flight_end[k] - t + float(flight["compute_ms"]) / 1000.0
+                inference = float(flight["compute_ms"]) + self.flight_chain[k]
+                waited = self.flight_end[k] - t + inference / 1000.0
                 outcome[i], latency[i] = COLLAPSED_CODE, lk + waited * 1000.0
                 age[i] = t + waited - float(flight["created_at"])
             else:  # a miss; or it waited for a computation that fails, then computes

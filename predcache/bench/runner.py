@@ -115,7 +115,6 @@ class BenchOptions:
                 ("--size-limit", self.size_limit),
                 ("--out", self.out),
                 ("--save-requests", True if self.save_requests == "" else self.save_requests),
-                ("--jobs", self.jobs),
                 ("--label", self.label or None),
             ]
         )
