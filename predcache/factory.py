@@ -10,7 +10,7 @@ from pathlib import Path
 from predcache import config
 from predcache.clock import Clock
 from predcache.errors import BadInputError
-from predcache.predictor import Predictor
+from predcache.predictor import DEFAULT_RETAIN_MARGIN_S, Predictor
 from predcache.registry import ModelRegistry, ModelSource
 from predcache.stampede import DEFAULT_STRATEGY, Strategy
 from predcache.store import Store, open_store
@@ -63,11 +63,14 @@ def build_predictor(
     stampede: Strategy = DEFAULT_STRATEGY,
     stale_grace_s: float = 0.0,
     max_clock_skew_s: float = config.DEFAULT_MAX_CLOCK_SKEW_S,
+    keep_expired_s: float = 0.0,
 ) -> Predictor:
     """A predictor over the configured backend and model directory.
 
     Pass ``models`` (from :func:`open_models` or :func:`select_models`) to validate a request
-    before the store is opened, so bad input changes nothing on disk.
+    before the store is opened, so bad input changes nothing on disk. ``keep_expired_s``: how
+    long past expiry an entry may still be served (``serve --stale-if-error``); the backend
+    keeps entries that long when it is more than the usual retain margin.
     """
     store: Store | None = None
     if use_store:
@@ -88,4 +91,5 @@ def build_predictor(
         stampede=stampede,
         stale_grace_s=stale_grace_s,
         max_clock_skew_s=max_clock_skew_s,
+        retain_margin_s=max(DEFAULT_RETAIN_MARGIN_S, keep_expired_s),
     )

@@ -194,3 +194,19 @@ def test_stale_if_error_serves_an_expired_entry_when_the_model_fails(
     )
     assert rescued.metric("predcache_cache_stale_total") == 1
     assert "stale-if-error" in rescued.log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("flags", "kept_s"), [((), TTL_S + 60), (("--stale-if-error", "1h"), TTL_S + 3600)]
+)
+def test_the_disk_store_keeps_entries_as_long_as_stale_if_error_may_serve_them(
+    serve: ServerFactory, cache_dir: Path, flags: tuple[str, ...], kept_s: float
+) -> None:
+    """diskcache's own expiry of the entry a miss wrote: TTL + 60 s, or TTL + the stale-if-error
+    window when that is longer (an entry the backend dropped could not stand in)."""
+    server = serve("--cache-dir", str(cache_dir), "--ttl", f"{TTL_S}s", *flags)
+    body = get(server).json()
+    key = prediction_key(body["model_version"], body["product_id"], body["horizon_s"])
+    with open_store("disk", cache_dir=cache_dir) as store:
+        _, expire_time = store.cache.get(key, expire_time=True)  # type: ignore[attr-defined]
+    assert kept_s - 10 < expire_time - time.time() <= kept_s

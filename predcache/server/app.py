@@ -62,6 +62,7 @@ def create_app(settings: ServeSettings) -> Dispatch:
         use_store=settings.use_cache,
         stampede=parse_strategy(settings.stampede),
         stale_grace_s=settings.stale_grace_s,
+        keep_expired_s=settings.stale_if_error_s,
     )
     metrics = make_metrics(settings.parent_pid)
     registry = predictor.models if isinstance(predictor.models, ModelRegistry) else None
