@@ -58,6 +58,8 @@ EQUIVALENT: frozenset[str] = frozenset(
         # `allow_zero=None` for False: both falsy, `not allow_zero` is True either way
         "predcache.durations.x_parse_horizon__mutmut_4",
         "predcache.durations.x_parse_minute_horizons__mutmut_4",
+        # store.memory: `popitem(last=None)` is as falsy as False: the oldest item goes either way
+        "predcache.store.memory.xǁMemoryStoreǁset_raw__mutmut_16",
         # entry: `allow_nan=None` is as falsy as False (json refuses NaN either way)
         "predcache.entry.x_encode_entry__mutmut_3",
         # report.recommend: `groupby(..., sort=True)` is pandas' default

@@ -98,7 +98,7 @@ def test_a_lease_lasts_exactly_its_length_and_renewal_restarts_it(clock: Monoton
 def test_namespaces_share_one_store_without_meeting() -> None:
     plain, bench = MemoryStore(), MemoryStore("bench")
     bench._data = plain._data  # one dict, as if both views were of one process's memory
-    bench._lock = plain._lock
+    bench._lock, bench._leases = plain._lock, plain._leases
     plain.set("v1:a", entry(1.0))
     bench.set("v1:a", entry(2.0))
     bench.set("v1:b", entry(3.0))
@@ -113,6 +113,17 @@ def test_namespaces_share_one_store_without_meeting() -> None:
     assert sorted(plain._data) == ["v1:a"]
     got = plain.get("v1:a")
     assert got is not None and got["predicted_price"] == 1.0
+    # leases too are kept under the namespaced name: one view's lock never blocks the other's
+    token = bench.acquire_lock("v1:a:lock", 5.0)
+    assert token is not None and sorted(plain._leases) == ["bench:v1:a:lock"]
+    mine = plain.acquire_lock("v1:a:lock", 5.0)
+    assert mine is not None
+    assert plain.renew_lock("v1:a:lock", token, 5.0) is False
+    assert bench.renew_lock("v1:a:lock", token, 5.0) is True
+    plain.release_lock("v1:a:lock", mine)
+    assert sorted(plain._leases) == ["bench:v1:a:lock"]
+    bench.release_lock("v1:a:lock", token)
+    assert plain._leases == {}
 
 
 def test_stats_figures_and_corrupt_values() -> None:
