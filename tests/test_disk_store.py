@@ -113,12 +113,12 @@ def test_size_limit_evicts_and_keeps_serving(tmp_path: Path) -> None:
     store.close()
 
 
-# The first read of a DiskStore object goes through _peek (diskcache's query, one-shot
-# connection); these pin that it answers exactly as diskcache would.
+# Every read of a DiskStore goes through its DiskReader (diskcache's query on its own
+# connection, predcache.store.disk_reader); these pin that it answers exactly as diskcache would.
 
 
-def test_peek_preconditions_hold_on_the_opened_cache(tmp_path: Path) -> None:
-    """_peek equals Cache.get only while a read writes nothing: no LRU, no statistics."""
+def test_reader_preconditions_hold_on_the_opened_cache(tmp_path: Path) -> None:
+    """The reader equals Cache.get only while a read writes nothing: no LRU, no statistics."""
     store = DiskStore(tmp_path)
     store.set("k", entry())
     assert EVICTION_POLICY == "least-recently-stored"
@@ -139,8 +139,8 @@ def test_first_read_sees_what_diskcache_wrote(tmp_path: Path) -> None:
     fresh = DiskStore(tmp_path, namespace="ns")
     assert fresh.get("gone") is None  # expired, by the same rule as diskcache's
     assert DiskStore(tmp_path, namespace="other").get("k") is None
-    assert reader.get("k") == entry(3.0)  # the second read goes through diskcache
-    assert reader._cache is not None
+    assert reader.get("k") == entry(3.0)  # later reads do not open diskcache either
+    assert reader._cache is None
 
 
 def test_first_read_of_a_fresh_dir_creates_nothing(tmp_path: Path) -> None:

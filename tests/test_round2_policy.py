@@ -228,7 +228,7 @@ def test_existing_0644_database_is_made_private_on_open(
             os.chmod(d / name, 0o644)
     store = DiskStore(d)
     if first_read_only:
-        assert store.get("absent") is None  # the one-shot peek (a CLI hit's path)
+        assert store.get("absent") is None  # the reader alone (a CLI hit's path)
     else:
         store.set("k", Predictor(store, fake_models, clock=clock)._compute("ETH/EUR", 300))
     modes = {

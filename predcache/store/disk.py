@@ -4,11 +4,13 @@ diskcache unpickles values it stored as pickles. A store shared on disk can be w
 someone else, so :class:`JsonOnlyDisk` refuses to unpickle: a pickled value (planted or
 foreign) reads as a corrupt entry, a miss, and is never executed.
 
-Opening a ``diskcache.Cache`` rewrites every setting and pragma, which would be most of a
-``predcache predict`` cache hit (check c of ``benchmarks/perf.py``). So the diskcache object is
-opened lazily, and the first read of a store object runs diskcache's own lookup query over a
-one-shot SQLite connection (:meth:`DiskStore._peek`). Anything else -- a second read, a write, a
-lock, a value kept in a file -- goes through diskcache.
+Reads go through :class:`~predcache.store.disk_reader.DiskReader`: one SQLite connection that
+runs diskcache's lookup as one prepared query and keeps decoded entries while SQLite's
+``data_version`` says no connection has committed anything since (see that module for why this
+never serves an entry that another process deleted, purged or replaced). It is also why a
+``predcache predict`` hit never opens the ``diskcache.Cache``: opening one rewrites every
+setting and pragma, which would be most of a CLI hit (check c of ``benchmarks/perf.py``).
+Writes, locks, listings and anything the reader cannot read go through diskcache, opened lazily.
 """
 
 from __future__ import annotations
@@ -21,19 +23,20 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import diskcache
-from diskcache.core import MODE_PICKLE, MODE_RAW
+from diskcache.core import MODE_PICKLE
 
 from predcache.entry import Entry, decode_entry, encode_entry
 from predcache.errors import StoreError
 from predcache.keys import namespaced
 from predcache.store.base import Store, StoreStats
 from predcache.store.breaker import warn
+from predcache.store.disk_reader import ASK_DISKCACHE, NOT_AN_ENTRY, DiskReader
 from predcache.store.private import make_private_dir, make_private_files
 
 DEFAULT_SIZE_LIMIT = 256 * 1024 * 1024
 LOCK_TAG = "__lock__"
 DB_NAME = "cache.db"
-#: how diskcache evicts: by store time, so a read changes nothing (what ``_peek`` relies on)
+#: how diskcache evicts: by store time, so a read changes nothing (what the reader relies on)
 EVICTION_POLICY = "least-recently-stored"
 #: diskcache writes values above ``disk_min_file_size`` (32 KB) to separate files, created
 #: with the umask's modes (0755 dirs, 0644 files): world-readable. Predictions are a few
@@ -90,8 +93,8 @@ class DiskStore(Store):
         self._prefix = namespaced(namespace, "") if namespace else ""  # the hot read's key prefix
         self._cache: diskcache.Cache | None = None
         self._opening = threading.Lock()  # server threads may all want the first open
-        self._peeked = False
-        self._db_ino: int | None = None  # the database file this store opened
+        self._reader = DiskReader(self.directory / DB_NAME)
+        self._db_ino: int | None = None  # the database file diskcache opened
         self._next_watch = 0.0
         self._warned = False
         #: why the directory cannot be used (not creatable, not a directory); every operation
@@ -165,9 +168,11 @@ class DiskStore(Store):
             ino: int | None = os.stat(self.directory / DB_NAME).st_ino
         except OSError:
             ino = None
-        if ino == self._db_ino:
+        opened = {self._db_ino if self._cache is not None else None, self._reader.ino} - {None}
+        if opened <= {ino}:
             return
         with self._opening:
+            self._reader.close()
             if self._cache is not None:
                 self._cache.close()
                 self._cache = None
@@ -191,6 +196,7 @@ class DiskStore(Store):
         import logging
         import time
 
+        self._reader.close()
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         target = self.directory / f"{DB_NAME}.corrupt-{stamp}-{os.getpid()}"
         os.replace(self.directory / DB_NAME, target)
@@ -232,18 +238,17 @@ class DiskStore(Store):
         if self._unusable is not None:
             self._warn_once(self._unusable)
             raise StoreError(self._unusable)
-        if self._cache is not None:
+        if self._cache is not None or self._reader.ino is not None:
             self._watch()
 
     def get(self, key: str) -> Entry | None:
         full = self._prefix + key if self._prefix else key
         self._usable()
         try:
-            if self._cache is None and not self._peeked:
-                self._peeked = True
-                raw = self._peek(full)
-            else:
-                raw = self.cache.get(full)
+            found = self._reader.read(full)
+            if found is ASK_DISKCACHE:
+                raw = self.cache.get(full)  # a file or a pickle: diskcache (JsonOnlyDisk) decides
+                return None if raw is None else self._decode(raw)
         except PickleRefused:
             self._note_corrupt()
             return None
@@ -251,43 +256,10 @@ class DiskStore(Store):
             if self._recover(exc):
                 return None  # a corrupt database holds nothing: a miss, recomputed and stored
             self._failed(exc, "read")
-        if raw is None:
+        if found is NOT_AN_ENTRY:
+            self._note_corrupt()
             return None
-        return self._decode(raw)
-
-    def _peek(self, full_key: str) -> object:
-        """diskcache's lookup (``Cache.get``'s query for a str key) on a one-shot connection.
-
-        This equals ``Cache.get`` only because the store opens diskcache with
-        :data:`EVICTION_POLICY` (``least-recently-stored``: a read updates nothing) and with
-        statistics off (a read counts nothing); under ``least-recently-used`` or with
-        statistics, ``get`` also writes. ``tests/test_disk_store.py`` asserts both settings on
-        the opened cache, so changing either turns a test red.
-        """
-        db = self.directory / DB_NAME
-        if not make_private_files(self.directory, DB_NAME):
-            return None
-        con = sqlite3.connect(str(db), timeout=60, isolation_level=None)
-        try:
-            rows = con.execute(
-                "SELECT mode, value FROM Cache WHERE key = ? AND raw = 1"
-                " AND (expire_time IS NULL OR expire_time > ?)",
-                (full_key, time.time()),
-            ).fetchall()
-        except sqlite3.OperationalError as exc:
-            if is_corruption(exc):
-                raise
-            rows = None  # not a diskcache database yet (no table): let diskcache set it up
-        finally:
-            con.close()
-        if rows is None:
-            return self.cache.get(full_key)
-        if not rows:
-            return None
-        mode, value = rows[0]
-        if mode == MODE_RAW:
-            return value
-        return self.cache.get(full_key)  # a file or a pickle: diskcache (JsonOnlyDisk) decides
+        return found
 
     def set(self, key: str, entry: Entry, retain_s: float | None = None) -> None:
         self._usable()
@@ -387,5 +359,6 @@ class DiskStore(Store):
         )
 
     def close(self) -> None:
+        self._reader.close()
         if self._cache is not None:
             self._cache.close()

@@ -1,0 +1,147 @@
+"""The disk store's read path: one SQLite connection, one query, decoded entries kept.
+
+Why not ``diskcache.Cache.get``: on a hit served over HTTP, diskcache's general lookup (its
+thread-local connection property, key conversion, a ``fetchall``, ``Disk.fetch``) and then
+decoding the JSON cost more than everything else predcache does per request (see
+``docs/performance.md``). A hit needs much less: the row for one key, read with one prepared
+statement on a connection kept open for reads.
+
+**Decoded entries are kept, and never served stale.** Every read first asks SQLite
+``PRAGMA data_version`` on this reader's connection. SQLite documents that its value changes
+whenever *any other connection* -- another process, or this process's own diskcache
+connections, through which every write of predcache goes -- has committed a change to the
+database since the connection last asked; it does not change for changes made by the asking
+connection itself, and this connection never writes (it runs only ``SELECT`` and this
+``PRAGMA``). So while the value is the one an entry was read under, nothing was set, deleted,
+cleared, purged, evicted or replaced anywhere, and the decoded entry kept from that read is
+exactly what the query would return now; once it changes, the row is read again (a row whose
+text is unchanged keeps its decoded entry, so only a changed value is parsed again). The
+pragma is itself a read transaction, so a deletion committed by another process before a read
+starts is always seen by that read. The retain time (diskcache's ``expire_time``) is compared
+with the wall clock on every read, kept or not, by the same rule as diskcache's query.
+
+What the reader does not handle it leaves to diskcache: a value that is not stored inline as
+text (a file, or a pickle, which ``JsonOnlyDisk`` refuses) and a database without diskcache's
+tables yet (:data:`ASK_DISKCACHE`). A missing database file is a miss and creates nothing. The
+reader needs diskcache's eviction policy to write nothing on a read (``least-recently-stored``,
+statistics off); ``DiskStore`` opens diskcache that way and a test pins it. A database file
+that is deleted or replaced under the reader is noticed by the store's watch
+(:meth:`DiskStore._watch`), which closes this connection with diskcache's.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final, NamedTuple
+
+from diskcache.core import MODE_RAW
+
+from predcache.entry import Entry, decode_entry
+from predcache.store.private import make_private_files
+
+#: diskcache's lookup (``Cache.get`` for a str key) without the expiry condition, which is
+#: checked in Python so that a kept entry is held to the same rule on every read
+SELECT = "SELECT expire_time, mode, value FROM Cache WHERE key = ? AND raw = 1"
+DATA_VERSION = "PRAGMA data_version"
+#: decoded entries kept at most (cleared when full: a long-running server does not grow)
+KEEP_MAX = 4096
+
+
+class Found(enum.Enum):
+    """What a read found besides an entry or nothing."""
+
+    #: a row whose value is not an entry (its reader counts a corrupt read)
+    NOT_AN_ENTRY = "not-an-entry"
+    #: not readable here (a value kept in a file or pickled; no diskcache tables): ask diskcache
+    ASK_DISKCACHE = "ask-diskcache"
+
+
+NOT_AN_ENTRY: Final = Found.NOT_AN_ENTRY
+ASK_DISKCACHE: Final = Found.ASK_DISKCACHE
+
+
+class Kept(NamedTuple):
+    """One key's row as last read, under the data version it was read at."""
+
+    version: int
+    text: object
+    entry: Entry | None
+    expire_time: float | None
+
+
+class DiskReader:
+    """Reads of one diskcache database file (thread-safe: one lock around the connection)."""
+
+    def __init__(self, db: Path, *, now: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self._now = now
+        self._lock = threading.Lock()
+        self._con: sqlite3.Connection | None = None
+        self._cur: sqlite3.Cursor | None = None
+        #: the inode of the file this reader's connection opened (``None``: not open)
+        self.ino: int | None = None
+        self._kept: dict[str, Kept] = {}
+
+    def read(self, full_key: str) -> Entry | Found | None:
+        """A copy of the entry stored under ``full_key``, ``None`` when there is none (or it is
+        past its retain time), or a :class:`Found` for the rest. SQLite errors propagate."""
+        with self._lock:
+            cur = self._cur if self._cur is not None else self._open()
+            if cur is None:
+                return None  # no database yet: nothing stored, and nothing is created
+            try:
+                version: int = cur.execute(DATA_VERSION).fetchone()[0]
+                kept = self._kept.get(full_key)
+                if kept is None or kept.version != version:
+                    row = cur.execute(SELECT, (full_key,)).fetchone()
+                    if row is None:
+                        self._kept.pop(full_key, None)
+                        return None
+                    expire_time, mode, text = row
+                    if mode != MODE_RAW:
+                        return ASK_DISKCACHE
+                    same = kept is not None and kept.text == text
+                    entry = kept.entry if kept is not None and same else decode_entry(text)
+                    if len(self._kept) >= KEEP_MAX:
+                        self._kept.clear()
+                    kept = self._kept[full_key] = Kept(version, text, entry, expire_time)
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return ASK_DISKCACHE  # an empty file: diskcache sets its tables up
+                raise
+        if kept.expire_time is not None and kept.expire_time <= self._now():
+            return None
+        if kept.entry is None:
+            return NOT_AN_ENTRY
+        return kept.entry.copy()
+
+    def _open(self) -> sqlite3.Cursor | None:
+        """Connect when the database exists (made private first, as on every open)."""
+        if not make_private_files(self.db.parent, self.db.name):
+            return None
+        con = sqlite3.connect(
+            str(self.db), timeout=60, isolation_level=None, check_same_thread=False
+        )
+        try:
+            self.ino = os.stat(self.db).st_ino
+        except OSError:
+            con.close()
+            return None
+        self._con, self._cur = con, con.cursor()
+        self._kept.clear()  # data versions are per connection
+        return self._cur
+
+    def close(self) -> None:
+        """Close the connection and forget what was kept; the next read opens again."""
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+            self._con = self._cur = None
+            self.ino = None
+            self._kept.clear()
