@@ -15,6 +15,9 @@ Rounds are interleaved (round r runs the servers in a rotated order), so a noisy
 shared machine hits every server alike; the table gives medians over rounds and the ratio of
 each median to the raw app's. For predcache servers the script also checks, from each server's
 own /metrics, that every request it answered during the run was a hit, and counts non-2xx.
+It also gives each server's CPU time (user + system, its processes and their children, from
+/proc) per request answered: on a shared machine that moves less with the neighbours' load
+than requests/s does, though it still grows when the server is descheduled more often.
 
 wrk and the servers share the machine's cores: on a 2-core machine, ``--workers 2`` competes
 with wrk itself, so its figure is a lower bound of what two cores give.
@@ -70,6 +73,8 @@ class Run:
     p99_ms: float
     requests: int
     non_2xx: int
+    #: the server's CPU time per request of this run (microseconds)
+    cpu_us: float = 0.0
     hits: float | None = None
     answered: float | None = None
 
@@ -132,14 +137,40 @@ def parse_wrk(out: str) -> Run:
     return Run(float(rps.group(1)), latency("50"), latency("99"), int(done.group(1)), non_2xx)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and every process under it (workers), from /proc."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += times.get(p, 0.0)
+        todo.extend(children.get(p, []))
+    return total
+
+
 def drive(wrk: str, lua: Path, server: Server, seconds: float, connections: int) -> Run:
     before = counts(server.url) if server.predcache else None
     cmd = [
         wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(lua),
         f"{server.url}/predict",
     ]  # fmt: skip
+    cpu_before = cpu_seconds(server.proc.pid)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    cpu = cpu_seconds(server.proc.pid) - cpu_before
     run = parse_wrk(out.stdout)
+    run.cpu_us = cpu / max(run.requests, 1) * 1e6
     if before is not None:
         time.sleep(0.2)  # the last request wrk gave up on may still be finishing
         after = counts(server.url)
@@ -202,11 +233,12 @@ def table(servers: list[Server]) -> None:
     raw_rps = statistics.median(r.rps for r in raw.runs)
     raw_p99 = statistics.median(r.p99_ms for r in raw.runs)
     head = f"{'server':<32}{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'x raw':>7}{'p99 x raw':>10}"
-    print(head + "  non-2xx  hits/answered  req/s per round")
+    print(head + f"{'CPU us/req':>11}  non-2xx  hits/answered  req/s per round")
     for s in servers:
         rps = statistics.median(r.rps for r in s.runs)
         p50 = statistics.median(r.p50_ms for r in s.runs)
         p99 = statistics.median(r.p99_ms for r in s.runs)
+        cpu = statistics.median(r.cpu_us for r in s.runs)
         bad = sum(r.non_2xx for r in s.runs)
         hits = (
             f"{sum(r.hits or 0 for r in s.runs):.0f}/{sum(r.answered or 0 for r in s.runs):.0f}"
@@ -216,7 +248,7 @@ def table(servers: list[Server]) -> None:
         rounds = ", ".join(f"{r.rps:.0f}" for r in s.runs)
         print(
             f"{s.name:<32}{rps:>9.0f}{p50:>8.2f}{p99:>8.2f}{rps / raw_rps:>7.2f}"
-            f"{p99 / raw_p99:>10.2f}  {bad:>7}  {hits:>13}  {rounds}"
+            f"{p99 / raw_p99:>10.2f}{cpu:>11.1f}  {bad:>7}  {hits:>13}  {rounds}"
         )
 
 
@@ -227,6 +259,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8, help="keep-alive connections (8)")
     args = parser.parse_args()
     wrk = need_wrk()
+    load_at_start = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="predcache-throughput-"))
     redis_proc, redis_port = start_redis(tmp)
     servers: list[Server] = []
@@ -254,7 +287,8 @@ def main() -> None:
             print(f"  round {r + 1}/{args.rounds} done", file=sys.stderr)
         print(
             f"\nwrk 1 thread, {args.connections} connections, {args.duration:g} s per run, "
-            f"median of {args.rounds} interleaved rounds; os.cpu_count()={os.cpu_count()}"
+            f"median of {args.rounds} interleaved rounds; os.cpu_count()={os.cpu_count()}; "
+            f"load average {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
         )
         table(servers)
     finally:
