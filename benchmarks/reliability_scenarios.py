@@ -7,6 +7,10 @@ run it on a commit, paste the table. Every load loop is bounded in count and tim
 
     python benchmarks/reliability_scenarios.py              # every scenario
     python benchmarks/reliability_scenarios.py --only flood,skew
+    python benchmarks/reliability_scenarios.py --redis redis://127.0.0.1:6390/0  # + Redis ones
+
+To measure an older commit with the same scenarios, put its source first on the path of the
+processes started here: ``PYTHONPATH=/path/to/old/checkout python benchmarks/...``.
 """
 
 from __future__ import annotations
@@ -63,8 +67,8 @@ def free_port() -> int:
 class Server:
     """``predcache serve ARGS`` on a free port, its log in the env's root."""
 
-    def __init__(self, env: Env, *args: str) -> None:
-        self.port = free_port()
+    def __init__(self, env: Env, *args: str, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.log = env.root / f"serve-{self.port}.log"
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
@@ -181,8 +185,10 @@ def scenario_retrain(env: Env) -> Figures:
     for t in threads:
         t.start()
     marks: list[tuple[float, str]] = []
+    starts: list[float] = []  # a retrain's window ends where the next train command starts
     for seed in ("1", "2"):
         time.sleep(4)
+        starts.append(time.monotonic() - t0)
         env.cli("train", "--pairs", "ETH/EUR", "--days", "2", "--seed", seed)
         new = json.loads(Path(env.env["PREDCACHE_MODELS_DIR"], "ETH-EUR.json").read_text())
         marks.append((time.monotonic() - t0, new["version"]))
@@ -192,7 +198,7 @@ def scenario_retrain(env: Env) -> Figures:
     srv.stop()
     last_old: list[object] = []
     for i, (at, version) in enumerate(marks):
-        end = marks[i + 1][0] if i + 1 < len(marks) else 1e9
+        end = starts[i + 1] if i + 1 < len(marks) else 1e9
         window = [r for r in results if at <= r[0] < end]
         stale = [r[0] - at for r in window if r[2] != version]
         if window and window[-1][2] != version:
@@ -221,22 +227,27 @@ def plant_future(env: Env, ahead_s: float) -> None:
 
 
 def scenario_skew(env: Env) -> Figures:
-    """An entry written by a host whose clock is 1 day ahead, then ``predict`` and stats."""
-    plant_future(env, 86400)
-    out = json.loads(env.cli("predict", "ETH/EUR", "--json").stdout)
-    again = json.loads(env.cli("predict", "ETH/EUR", "--json", "--max-age", "1s").stdout)
-    st = json.loads(env.cli("cache", "stats", "--json").stdout)
-    return [
-        ("planted future entry served as", out["cache"]),
-        ("served the planted price", out["predicted_price"] == 12345.0),
-        ("with --max-age 1s served as", again["cache"]),
-        ("cache stats oldest_age_s", st["oldest_age_s"]),
-    ]
+    """Entries written by a host whose clock is 1 day, 2 h or 60 s ahead, then ``predict``
+    (plain and ``--max-age 1s``) and ``cache stats``."""
+    figures: Figures = []
+    for ahead, name in ((86400, "1 day"), (7200, "2 h"), (60, "60 s")):
+        plant_future(env, ahead)
+        st = json.loads(env.cli("cache", "stats", "--json").stdout)
+        out = json.loads(env.cli("predict", "ETH/EUR", "--json").stdout)
+        again = json.loads(env.cli("predict", "ETH/EUR", "--json", "--max-age", "1s").stdout)
+        figures += [
+            (f"entry {name} ahead: served as (plain, --max-age 1s)",
+             f"{out['cache']}, {again['cache']}"),
+            (f"entry {name} ahead: the planted price served", out["predicted_price"] == 12345.0),
+            (f"entry {name} ahead: cache stats oldest_age_s", st["oldest_age_s"]),
+        ]  # fmt: skip
+    return figures
 
 
-def scenario_flood(env: Env) -> Figures:
+def scenario_flood(env: Env, backend: str | None = None) -> Figures:
     """200 concurrent ``no-cache`` requests for one key (100 ms model), a warm key meanwhile."""
-    srv = Server(env, "--model-delay", "100ms", "--ttl", "90s")
+    extra = ("--backend", backend) if backend else ()
+    srv = Server(env, "--model-delay", "100ms", "--ttl", "90s", *extra)
     srv.predict("BTC/USD")
     srv.predict("ETH/EUR")
     calls0 = srv.metric("predcache_model_calls_total")
@@ -250,15 +261,23 @@ def scenario_flood(env: Env) -> Figures:
             hit_ms.append((time.perf_counter() - t) * 1000)
             time.sleep(0.05)
 
-    def flood(_: int) -> float:
+    conns = [http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120) for _ in range(200)]
+    for c in conns:
+        c.connect()  # connected first, so the 200 requests really are concurrent
+    barrier = threading.Barrier(200)
+
+    def flood(c: http.client.HTTPConnection) -> float:
+        barrier.wait()
         t = time.perf_counter()
-        srv.predict("ETH/EUR", cache_control="no-cache")
+        c.request("GET", "/predict?pair=ETH/EUR&horizon=5m", headers={"cache-control": "no-cache"})
+        c.getresponse().read()
+        c.close()
         return time.perf_counter() - t
 
     h = threading.Thread(target=hits)
     h.start()
     with ThreadPoolExecutor(200) as pool:
-        waits = list(pool.map(flood, range(200)))
+        waits = list(pool.map(flood, conns))
     done.set()
     h.join()
     calls = srv.metric("predcache_model_calls_total") - calls0
@@ -302,12 +321,12 @@ def scenario_headers(env: Env) -> Figures:
     time.sleep(12)
     half.settimeout(0.5)
     try:
-        held = half.recv(100) != b""  # b"" is a close by the server
-        held = held or False
-    except TimeoutError:
-        held = True
-    except OSError:
+        answer = half.recv(100)  # the server's refusal, or b"" when it closed
         held = False
+    except TimeoutError:
+        held, answer = True, b""
+    except OSError:
+        held, answer = False, b""
     half.close()
     idle = []
     for _ in range(300):
@@ -327,6 +346,7 @@ def scenario_headers(env: Env) -> Figures:
         ("100 MiB header line answered", big),
         ("server RSS before / after it (MB)", f"{before} / {after}"),
         ("half-open connection still held after 12 s", held),
+        ("what the half-open connection got", answer.split(b"\r\n", 1)[0].decode() or "-"),
         ("idle connections accepted", len(idle)),
         ("a real request with 300 idle connections open", status),
         ("connection 301 answered", extra),
@@ -349,6 +369,50 @@ def conn_owner(port: int, pids: list[int]) -> int | None:
         except OSError:
             continue
     return None
+
+
+HEADERS_TRIED = ("Cache-Control", "Pragma", "If-None-Match", "Content-Type", "Accept")
+
+
+def scenario_header_bytes(env: Env) -> Figures:
+    """``Cache-Control: max-age=`` with byte 0xB2 (a superscript two) and other non-ASCII
+    digits, then 200 random byte strings (seeded): 100 of any byte but CR, LF and NUL, 100 of
+    the bytes a header value may hold (visible ASCII, space, tab, 0x80-0xFF), in each header
+    the server reads or passes on."""
+    import random
+
+    srv = Server(env, "--ttl", "90s")
+    srv.predict()
+    rnd = random.Random(17)
+    anything = [b for b in range(1, 256) if b not in (10, 13)]
+    field = [9, *range(0x20, 0x7F), *range(0x80, 0x100)]
+    values = [b"max-age=\xb2", b"max-age=\xd9\xa3", b"max-stale=\xef\xbc\x91"] + [
+        bytes(rnd.choice(alphabet) for _ in range(rnd.randint(1, 60)))
+        for alphabet in (anything, field)
+        for _ in range(100)
+    ]
+    statuses: dict[int | str, int] = {}
+    first = ""
+    for name in HEADERS_TRIED:
+        for value in values:
+            head = (
+                b"GET /predict?pair=ETH/EUR&horizon=5m HTTP/1.1\r\nHost: x\r\n"
+                + name.encode() + b": " + value + b"\r\nConnection: close\r\n\r\n"
+            )  # fmt: skip
+            line = raw_request(srv.port, head, timeout=10)
+            code: int | str = int(line.split()[1]) if line.startswith("HTTP/") else line
+            statuses[code] = statuses.get(code, 0) + 1
+            if not first:
+                first = line
+    log = srv.log.read_text()
+    srv.stop()
+    return [
+        ("requests (5 headers x 203 values)", sum(statuses.values())),
+        ("`Cache-Control: max-age=\\xb2` answered", first),
+        ("answers by status", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items(), key=str))),
+        ("500 answers", statuses.get(500, 0)),
+        ("tracebacks in the server log", log.count("Traceback")),
+    ]
 
 
 def scenario_lease(env: Env) -> Figures:
@@ -401,10 +465,11 @@ def scenario_orphans(env: Env) -> Figures:
     except OSError:
         answered = "refused"
     leaked = set(Path(tempfile.gettempdir()).glob("predcache-metrics-*")) - before
-    again = Server.__new__(Server)
     try:
-        again = Server(env, "--workers", "1", "--port", str(srv.port))  # last --port wins
-        reuse = "yes"
+        again = Server(env, "--workers", "1", port=srv.port)
+        time.sleep(8)  # /health may have been answered by an orphan: is the new serve alive?
+        code = again.proc.poll()
+        reuse = "yes" if code is None else f"no (it exited {code})"
         again.stop()
     except RuntimeError:
         reuse = "no"
@@ -436,6 +501,7 @@ def scenario_deleted_dir(env: Env) -> Figures:
     srv.predict()
     cache = Path(env.env["PREDCACHE_CACHE_DIR"])
     subprocess.run(["rm", "-rf", str(cache)], check=True)
+    time.sleep(1.5)  # the store looks at its file at most once a second
     first = srv.predict(horizon="1m")
     second = srv.predict(horizon="1m")
     cli = json.loads(env.cli("predict", "ETH/EUR", "--horizon", "1m", "--json").stdout)["cache"]
@@ -469,6 +535,7 @@ SCENARIOS: dict[str, Callable[[Env], Figures]] = {
     "retrain": scenario_retrain,
     "skew": scenario_skew,
     "flood": scenario_flood,
+    "header-bytes": scenario_header_bytes,
     "headers": scenario_headers,
     "lease": scenario_lease,
     "orphans": scenario_orphans,
@@ -485,7 +552,8 @@ def main() -> None:
     names = [n for n in args.only.split(",") if n] or list(SCENARIOS)
     if args.redis:
         SCENARIOS["wrongtype"] = lambda env: scenario_wrongtype(env, args.redis)
-        names += [] if args.only else ["wrongtype"]
+        SCENARIOS["flood-redis"] = lambda env: scenario_flood(env, args.redis)
+        names += [] if args.only else ["flood-redis", "wrongtype"]
     print("| scenario | figure | value |\n| --- | --- | --- |")
     for name in names:
         env = Env()
