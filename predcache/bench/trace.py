@@ -87,17 +87,29 @@ def _csv_chunks(name: str) -> Generator[dict[str, Any]]:
             f"{name} line 1: missing column {', '.join(missing)}; need timestamp,pair,horizon"
         )
     positions = [fields.index(c) for c in TRACE_COLUMNS]
+    # timestamps parse as numbers when they all are (pandas >= 3 parses exactly as Python's
+    # float(), so a CSV and a Parquet file of the same trace agree), else as text; pairs and
+    # horizons as text
+    text = {header[positions[1]]: str, header[positions[2]]: str}
+    exact: dict[str, Any] = {}
+    if int(pd.__version__.split(".")[0]) < 3:
+        exact["float_precision"] = "round_trip"
     try:
         with pd.read_csv(
-            name, usecols=positions, header=0, dtype=str, keep_default_na=False,
+            name, usecols=positions, header=0, dtype=text, keep_default_na=False,
             skip_blank_lines=False, chunksize=CHUNK_ROWS, encoding="utf-8-sig",
-            engine="c",
+            engine="c", **exact,
         ) as reader:  # fmt: skip
             for frame in reader:
                 cols = [frame.iloc[:, sorted(positions).index(p)] for p in positions]
                 out: dict[str, Any] = {"width": max(positions) + 1}
                 for c, col in zip(TRACE_COLUMNS, cols, strict=True):
-                    out[c] = col.to_numpy(dtype=object, na_value="")
+                    numeric = c == "timestamp" and pd.api.types.is_numeric_dtype(col.dtype)
+                    out[c] = (
+                        col.to_numpy(dtype=np.float64)
+                        if numeric
+                        else col.to_numpy(dtype=object, na_value="")
+                    )
                 yield out
     except UnicodeDecodeError:
         raise BadDataError(f"{name}: not UTF-8 text") from None
@@ -156,8 +168,16 @@ def _validate(
     bad row."""
     import pandas as pd
 
-    raw_t, raw_p, raw_h = cols["timestamp"], cols["pair"], cols["horizon"]
-    empty = [_blank(c) for c in (raw_t, raw_p, raw_h)]
+    raw_t = cols["timestamp"]
+    p_codes, p_uniques = pd.factorize(cols["pair"], use_na_sentinel=True)
+    h_codes, h_uniques = pd.factorize(cols["horizon"], use_na_sentinel=True)
+    p_uniques, h_uniques = list(p_uniques), list(h_uniques)
+    # code -1 (a missing value) indexes the last entry of each table: blank
+    empty = [
+        _blank(raw_t),
+        np.array([_is_blank(u) for u in p_uniques] + [True])[p_codes],
+        np.array([_is_blank(u) for u in h_uniques] + [True])[h_codes],
+    ]
     blank_row = empty[0] & empty[1] & empty[2]
     partial = (empty[0] | empty[1] | empty[2]) & ~blank_row
     problems: list[tuple[int, str]] = []
@@ -167,17 +187,54 @@ def _validate(
         width = cols.get("width") or len(TRACE_COLUMNS)
         problems.append((i, f"expected at least {width} fields, with {', '.join(gone)} missing"))
     times = _times(raw_t, empty[0], parsed["timestamp"], problems)
-    pairs = _distinct(raw_p, empty[1], parsed["pair"], parse_pair, problems)
-    horizons = _distinct(raw_h, empty[2], parsed["horizon"], parse_horizon, problems)
+    pairs = _parse_each(p_uniques, p_codes, empty[1], parsed["pair"], parse_pair, problems)
+    horizons = _parse_each(h_uniques, h_codes, empty[2], parsed["horizon"], parse_horizon, problems)
     if problems:
         raise _RowError(*min(problems))
     keep = ~blank_row
-    codes = pd.Series(list(zip(pairs[keep].tolist(), horizons[keep].tolist(), strict=True)))
-    uniq = pd.unique(codes)
-    for key in uniq:
-        keys.setdefault(key, len(keys))
-    ids = codes.map({key: keys[key] for key in uniq}).to_numpy(dtype=np.int32)
-    return times[keep], ids
+    combo = p_codes[keep].astype(np.int64) * (len(h_uniques) + 1) + h_codes[keep]
+    unique, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
+    ids = np.empty(len(unique), dtype=np.int32)
+    for u in np.argsort(first, kind="stable").tolist():  # keys in order of first appearance
+        pc, hc = divmod(int(unique[u]), len(h_uniques) + 1)
+        ids[u] = keys.setdefault((pairs[pc], horizons[hc]), len(keys))
+    return times[keep], ids[inverse.reshape(-1)]
+
+
+def _is_blank(value: Any) -> bool:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _parse_each(
+    uniques: list[Any],
+    codes: np.ndarray,
+    skip: np.ndarray,
+    cache: dict[Any, Any],
+    parse: Callable[[Any], Any],
+    problems: list[tuple[int, str]],
+) -> list[Any]:
+    """Each distinct value parsed once (a failure kept in ``cache`` as the exception); the
+    first row with a bad value, not in ``skip``, goes to ``problems``."""
+    out, bad = [], []
+    for u, raw in enumerate(uniques):
+        if raw not in cache:
+            try:
+                cache[raw] = parse(_plain(raw))
+            except (BadPairError, BadDurationError, BadHorizonError, ValueError) as exc:
+                cache[raw] = exc
+        got = cache[raw]
+        if isinstance(got, Exception):
+            bad.append(u)
+            got = None
+        out.append(got)
+    if bad:
+        rows = np.isin(codes, bad) & ~skip
+        if rows.any():
+            at = _first(rows)
+            problems.append((at, str(cache[uniques[codes[at]]])))
+    return out
 
 
 def _times(
@@ -194,13 +251,13 @@ def _times(
         other = np.isnan(times) & ~skip
         if other.any():
             rows = np.flatnonzero(other)
-            values = _distinct(raw[rows], np.zeros(len(rows), bool), cache, parse_timestamp, [])
-            bad = np.array([not isinstance(v, float) for v in values.tolist()])
-            if bad.any():
-                at = int(rows[_first(bad)])
-                problems.append((at, str(cache[raw[at]])))
-                values[bad] = np.nan
-            times[rows] = values.astype(np.float64)
+            codes, uniques = pd.factorize(raw[rows])
+            found: list[tuple[int, str]] = []
+            table = _parse_each(list(uniques), codes, ~other[rows], cache, parse_timestamp, found)
+            if found:
+                at, message = min(found)
+                problems.append((int(rows[at]), message))
+            times[rows] = np.array([np.nan if v is None else v for v in table])[codes]
             if len(cache) > 100_000:  # ISO times are mostly distinct: do not keep them all
                 cache.clear()
     out_of_range = ~skip & ~((times >= 0) & (times < MAX_EPOCH_S)) & ~np.isnan(times)
@@ -223,40 +280,6 @@ def _blank(col: np.ndarray) -> np.ndarray:
 
     s = pd.Series(col, dtype=object)
     return (s.isna() | (s.astype(str).str.strip() == "")).to_numpy(dtype=bool)
-
-
-def _distinct(
-    col: np.ndarray,
-    skip: np.ndarray,
-    cache: dict[Any, Any],
-    parse: Callable[[Any], Any],
-    problems: list[tuple[int, str]],
-) -> np.ndarray:
-    """Each distinct value parsed once (a failure is kept in ``cache`` as the exception); the
-    first row with a bad value, not in ``skip``, goes to ``problems``."""
-    import pandas as pd
-
-    codes, uniques = pd.factorize(pd.Series(col, dtype=object))
-    table = np.empty(len(uniques) + 1, dtype=object)  # code -1 (a missing value): None
-    bad_codes = []
-    for u, raw in enumerate(uniques.tolist()):
-        if raw not in cache:
-            try:
-                cache[raw] = parse(_plain(raw))
-            except (BadPairError, BadDurationError, BadHorizonError, ValueError) as exc:
-                cache[raw] = exc
-        got = cache[raw]
-        if isinstance(got, Exception):
-            bad_codes.append(u)
-            got = None
-        table[u] = got
-    if bad_codes:
-        bad = np.isin(codes, bad_codes) & ~skip
-        if bad.any():
-            at = _first(bad)
-            problems.append((at, str(cache[uniques[codes[at]]])))
-    out: np.ndarray = table[codes]
-    return out
 
 
 def _plain(value: Any) -> Any:
