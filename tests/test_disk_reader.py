@@ -21,6 +21,7 @@ import pytest
 
 from predcache.store.disk import DB_NAME, DiskStore
 from predcache.store.disk_reader import NOT_AN_ENTRY, DiskReader
+from predcache.store.wal_index import WalIndex
 from tests.test_store_contract import entry
 
 #: a second process: opens the same store and applies the operations given as JSON
@@ -235,3 +236,83 @@ def test_reads_under_a_writing_process_never_go_back(tmp_path: Path) -> None:
     assert writer.wait(60) == 0
     assert price(store, "k") == 301.0
     store.close()
+
+
+# ---- the WAL-index shortcut (predcache.store.wal_index) -----------------------------------
+
+
+def test_quiet_reads_skip_sqlite_and_any_commit_brings_it_back(tmp_path: Path) -> None:
+    d = tmp_path / "c"
+    store = DiskStore(d, namespace="ns")
+    store.set("k", entry(1.0))
+    for _ in range(11):
+        assert price(store, "k") == 1.0
+    reader = store._reader
+    assert reader._wal is not None
+    assert reader.asked == 1  # the first read asked data_version; ten more read the header only
+    other_process(d, ["set", "other", 9.0])  # a commit elsewhere, to another key
+    assert price(store, "k") == 1.0
+    assert reader.asked == 2
+    other_process(d, ["set", "k", 2.0])
+    assert price(store, "k") == 2.0
+    assert reader.asked == 3
+    for _ in range(5):
+        assert price(store, "k") == 2.0
+    store.set("k", entry(3.0))  # this process's own diskcache connection commits too
+    assert price(store, "k") == 3.0
+    assert reader.asked == 4
+    store.close()
+
+
+def test_an_open_reader_keeps_the_database_in_wal_mode(tmp_path: Path) -> None:
+    """What the shortcut stands on: while the reader's connection is open, no one can switch
+    the database out of WAL mode (writes would then bypass the WAL-index)."""
+    store = DiskStore(tmp_path)
+    store.set("k", entry(1.0))
+    assert price(store, "k") == 1.0
+    store.cache.close()  # only the reader's connection is left open
+    other = sqlite3.connect(tmp_path / DB_NAME, timeout=0.1, isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        other.execute("PRAGMA journal_mode=DELETE")
+    store.close()
+    assert other.execute("PRAGMA journal_mode=DELETE").fetchone() == ("delete",)
+    other.close()
+
+
+def test_a_database_not_in_wal_mode_is_read_right_without_the_shortcut(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path)
+    store.set("k", entry(1.0))
+    store.close()
+    con = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    assert con.execute("PRAGMA journal_mode=DELETE").fetchone() == ("delete",)
+    reader = DiskReader(tmp_path / DB_NAME)
+    assert reader.read("k") == entry(1.0)
+    assert reader._wal is None
+    con.execute("UPDATE Cache SET value = ? WHERE key = 'k'", (json.dumps(entry(2.0)),))
+    assert reader.read("k") == entry(2.0)
+    con.execute("DELETE FROM Cache WHERE key = 'k'")
+    assert reader.read("k") is None
+    assert reader.asked == 3  # every read asked SQLite
+    reader.close()
+    con.close()
+
+
+def header_file(path: Path, first: bytes, second: bytes) -> WalIndex:
+    path.write_bytes(first + second + b"\0" * 40)
+    index = WalIndex.open(path.with_name(path.name.removesuffix("-shm")))
+    assert index is not None
+    return index
+
+
+def test_wal_index_header_is_unknown_while_written_or_not_set_up(tmp_path: Path) -> None:
+    shm = tmp_path / "x.db-shm"
+    good = bytes(12) + b"\x01" + bytes(35)
+    other = bytes(8) + b"\x05" + bytes(3) + b"\x01" + bytes(35)  # iChange moved on
+    assert header_file(shm, good, good).header() == good
+    assert header_file(shm, other, good).header() is None  # copies differ: being written
+    not_set_up = bytes(48)
+    assert header_file(shm, not_set_up, not_set_up).header() is None
+    shm.write_bytes(good + good[:20])  # too short
+    index = WalIndex.open(tmp_path / "x.db")
+    assert index is not None and index.header() is None
+    assert WalIndex.open(tmp_path / "missing.db") is None

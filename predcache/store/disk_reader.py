@@ -20,6 +20,12 @@ pragma is itself a read transaction, so a deletion committed by another process 
 starts is always seen by that read. The retain time (diskcache's ``expire_time``) is compared
 with the wall clock on every read, kept or not, by the same rule as diskcache's query.
 
+Asking is itself a read transaction (lock calls and SQLite's virtual machine), so on a WAL-mode
+database (diskcache always sets it) the reader first reads the WAL-index header from the
+``-shm`` file (:mod:`predcache.store.wal_index`): every commit by anyone rewrites it, so while
+its bytes equal those read just before the last ask, that answer still holds and SQLite is not
+asked again. Anything unusual there (a header being written, no WAL) means: ask SQLite.
+
 What the reader does not handle it leaves to diskcache: a value that is not stored inline as
 text (a file, or a pickle, which ``JsonOnlyDisk`` refuses) and a database without diskcache's
 tables yet (:data:`ASK_DISKCACHE`). A missing database file is a miss and creates nothing. The
@@ -44,6 +50,7 @@ from diskcache.core import MODE_RAW
 
 from predcache.entry import Entry, decode_entry
 from predcache.store.private import make_private_files
+from predcache.store.wal_index import WalIndex
 
 #: diskcache's lookup (``Cache.get`` for a str key) without the expiry condition, which is
 #: checked in Python so that a kept entry is held to the same rule on every read
@@ -87,6 +94,13 @@ class DiskReader:
         #: the inode of the file this reader's connection opened (``None``: not open)
         self.ino: int | None = None
         self._kept: dict[str, Kept] = {}
+        #: the open connection's WAL-index (``None``: not in WAL mode), the header read just
+        #: before ``data_version`` was last asked, and that answer
+        self._wal: WalIndex | None = None
+        self._header: bytes | None = None
+        self._version = 0
+        #: how many times SQLite was asked for ``data_version`` (tests count them)
+        self.asked = 0
 
     def read(self, full_key: str) -> Entry | Found | None:
         """A copy of the entry stored under ``full_key``, ``None`` when there is none (or it is
@@ -96,7 +110,7 @@ class DiskReader:
             if cur is None:
                 return None  # no database yet: nothing stored, and nothing is created
             try:
-                version: int = cur.execute(DATA_VERSION).fetchone()[0]
+                version = self._data_version(cur)
                 kept = self._kept.get(full_key)
                 if kept is None or kept.version != version:
                     row = cur.execute(SELECT, (full_key,)).fetchone()
@@ -112,14 +126,26 @@ class DiskReader:
                         self._kept.clear()
                     kept = self._kept[full_key] = Kept(version, text, entry, expire_time)
             except sqlite3.OperationalError as exc:
-                if "no such table" in str(exc):
-                    return ASK_DISKCACHE  # an empty file: diskcache sets its tables up
-                raise
+                if "no such table" not in str(exc):
+                    raise
+                self._close()  # reopened once diskcache has set its tables (and WAL) up
+                return ASK_DISKCACHE
         if kept.expire_time is not None and kept.expire_time <= self._now():
             return None
         if kept.entry is None:
             return NOT_AN_ENTRY
         return kept.entry.copy()
+
+    def _data_version(self, cur: sqlite3.Cursor) -> int:
+        """SQLite's ``data_version``; its last answer again while the WAL-index header shows
+        that nothing was committed since that answer was asked (:mod:`.wal_index`)."""
+        header = self._wal.header() if self._wal is not None else None
+        if header is not None and header == self._header:
+            return self._version
+        self._version = int(cur.execute(DATA_VERSION).fetchone()[0])
+        self._header = header  # read before asking: a commit in between shows as a change
+        self.asked += 1
+        return self._version
 
     def _open(self) -> sqlite3.Cursor | None:
         """Connect when the database exists (made private first, as on every open)."""
@@ -129,19 +155,35 @@ class DiskReader:
             str(self.db), timeout=60, isolation_level=None, check_same_thread=False
         )
         try:
-            self.ino = os.stat(self.db).st_ino
+            ino = os.stat(self.db).st_ino
+            cur = con.cursor()
+            # this read opens the WAL and its -shm for the connection when the file is in WAL
+            # mode, and they stay open with it: the -shm file opened below is the one it uses
+            wal = cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         except OSError:
             con.close()
-            return None
-        self._con, self._cur = con, con.cursor()
+            return None  # deleted meanwhile: nothing stored
+        except sqlite3.Error:
+            con.close()
+            raise  # a damaged file: the store quarantines it
+        self.ino = ino
+        self._con, self._cur = con, cur
+        self._wal = WalIndex.open(self.db) if wal else None
+        self._header = None
         self._kept.clear()  # data versions are per connection
-        return self._cur
+        return cur
+
+    def _close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+        if self._wal is not None:
+            self._wal.close()
+        self._con = self._cur = self._wal = None
+        self._header = None
+        self.ino = None
+        self._kept.clear()
 
     def close(self) -> None:
         """Close the connection and forget what was kept; the next read opens again."""
         with self._lock:
-            if self._con is not None:
-                self._con.close()
-            self._con = self._cur = None
-            self.ino = None
-            self._kept.clear()
+            self._close()
