@@ -4,7 +4,9 @@ Nothing per request is kept (percentiles: :class:`predcache.bench.histogram.Quan
 accuracy columns are sums of errors per market path (:meth:`Counterfactuals.sums`), so memory
 does not grow with the requests replayed, and the fresh predictions' errors are summed over
 the row's own answered requests (a request that ``failed`` under a simulated
-``--model-fail-rate`` served nothing to age or score; its latency counts).
+``--model-fail-rate`` served nothing to age or score; its latency counts). Without failures
+every row answers every request, so only the no-cache row sums the fresh errors and the
+others take its sums.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from predcache.bench.records import HIT_CODE, MISS_CODE, OUTCOMES, Chunk
 class RowStats:
     """Everything :func:`predcache.bench.summary.summarise_stats` needs of one row."""
 
-    def __init__(self, paths: int) -> None:
+    def __init__(self, paths: int, *, score_fresh: bool = True) -> None:
         self.n = self.answered = self.failed = self.stale_if_error = 0
         self.counts = [0] * len(OUTCOMES)
         self.latency, self.hit_latency, self.miss_latency = Quantiles(), Quantiles(), Quantiles()
         self.lookup, self.model, self.age = Quantiles(), Quantiles(), Quantiles()
         self.latency_sum = self.age_sum = self.drift_sum = 0.0
         self.age_max = -math.inf
+        #: False: the fresh errors come from another row (the same requests, all answered)
+        self.score_fresh = score_fresh
         self.served_sums = np.zeros(paths)
         self.fresh_sums = np.zeros(paths)
 
@@ -56,7 +60,7 @@ class RowStats:
         self.age.add(ages)
         self.age_sum += float(ages.sum())
         self.age_max = max(self.age_max, float(ages.max()))
-        served, fresh, drift = view.sums(price, as_of)
+        served, fresh, drift = view.sums(price, as_of, fresh=self.score_fresh)
         self.served_sums += served
         self.fresh_sums += fresh
         self.drift_sum += drift

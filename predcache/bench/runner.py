@@ -206,6 +206,9 @@ def _sweep(
             t, s or first, s, f"ttl {format_duration(t)} {s}" if s else "no cache",
             f"bench-{token}-ttl{number(t)}-{s or first}",
             None if target is None else str(run_dir / f".requests-{i}{target.suffix}"),
+            # without failures every row answers every request: the fresh errors are the
+            # no-cache row's
+            score_fresh=t == 0 or opts.model_fail_rate > 0,
         )
         for i, (t, s) in enumerate(configs)
     ]  # fmt: skip
@@ -238,9 +241,10 @@ def _sweep(
         expected = expected_outcomes_for_workload(
             workload, result.counters.ttl_s, opts.model_delay_s, strategy or first
         )
+        fresh = None if result.stats.score_fresh else baseline.stats.fresh_sums
         row = summarise_stats(
-            result.stats, result.counters, expected=expected, baseline_mean_ms=baseline_ms,
-            context=context,
+            result.stats, result.counters, fresh_sums=fresh, expected=expected,
+            baseline_mean_ms=baseline_ms, context=context,
         )  # fmt: skip
         row["stampede"] = strategy
         rows.append(row)

@@ -69,6 +69,7 @@ def summarise_stats(
     stats: RowStats,
     rep: Counters,
     *,
+    fresh_sums: np.ndarray | None = None,
     expected: Mapping[str, float] | None,
     baseline_mean_ms: float,
     context: Mapping[str, Any],
@@ -76,7 +77,8 @@ def summarise_stats(
     """The summary row of one configuration (columns: :data:`results.SUMMARY_COLUMNS`).
 
     ``expected`` holds the TTL model's shares (``hit``, ``collapsed``, ``miss``), or ``None``
-    where the strategy has no closed form.
+    where the strategy has no closed form; ``fresh_sums``, the fresh predictions' summed
+    errors per path when another row summed them for the same answered requests.
     """
     n = stats.n
     hits, collapsed = stats.count(HIT), stats.count(COLLAPSED)
@@ -84,7 +86,8 @@ def summarise_stats(
     lat = stats.latency
     mean_lat = stats.latency_sum / n if n else math.nan
     answered = stats.answered or math.nan  # every request failed: empty cells
-    served_by_path, fresh_by_path = stats.served_sums / answered, stats.fresh_sums / answered
+    fresh = stats.fresh_sums if fresh_sums is None else fresh_sums
+    served_by_path, fresh_by_path = stats.served_sums / answered, fresh / answered
     mae_served, mae_fresh = float(served_by_path.mean()), float(fresh_by_path.mean())
     path0_added = float(served_by_path[0] - fresh_by_path[0])
     exp = expected or {}

@@ -42,6 +42,8 @@ class RowSpec:
     namespace: str
     #: where this row's requests go (a part file), or None
     requests: str | None = None
+    #: sum the fresh predictions' errors (else the no-cache row's sums are used)
+    score_fresh: bool = True
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def run_row(
     tick: Callable[[int], None] | None,
 ) -> RowResult:
     """Replay one row, streaming each chunk into its statistics (and requests file)."""
-    stats = RowStats(score.paths)
+    stats = RowStats(score.paths, score_fresh=spec.score_fresh)
     writer = None
     if spec.requests is not None:
         writer = RequestWriter(spec.requests, workload.keys, header=False)
