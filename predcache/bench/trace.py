@@ -44,8 +44,7 @@ def read_trace(name: str) -> tuple[np.ndarray, np.ndarray, list[Key]]:
         raise BadDataError(f"{name}: cannot read the trace (no such file)")
     keys: dict[Key, int] = {}
     parsed: dict[str, dict[Any, Any]] = {"pair": {}, "horizon": {}, "timestamp": {}}
-    times: list[np.ndarray] = []
-    ids: list[np.ndarray] = []
+    out = _Arrays(_parquet_rows(name) if parquet else None)
     where = "row" if parquet else "line"
     first = 1 if parquet else 2  # the number of the chunk's first row
     chunks = _parquet_chunks(name) if parquet else _csv_chunks(name)
@@ -55,13 +54,49 @@ def read_trace(name: str) -> tuple[np.ndarray, np.ndarray, list[Key]]:
                 t, k = _validate(columns, keys, parsed)
             except _RowError as exc:
                 raise BadDataError(f"{name} {where} {first + exc.at}: {exc}") from None
-            times.append(t)
-            ids.append(k)
+            out.append(t, k)
             first += len(columns["timestamp"])
-    n = sum(len(t) for t in times)
-    if not n:
+    if not out.n:
         raise BadDataError(f"{name}: no requests: the trace has a header but no rows")
-    return np.concatenate(times), np.concatenate(ids), list(keys)
+    times, ids = out.arrays()
+    return times, ids, list(keys)
+
+
+class _Arrays:
+    """The trace's two columns as they are read: filled in place when the row count is known
+    (Parquet), else gathered by chunk and joined once (CSV)."""
+
+    def __init__(self, rows: int | None) -> None:
+        self.n = 0
+        self.full = None if rows is None else (np.empty(rows), np.empty(rows, dtype=np.int32))
+        self.times: list[np.ndarray] = []
+        self.ids: list[np.ndarray] = []
+
+    def append(self, times: np.ndarray, ids: np.ndarray) -> None:
+        if self.full is not None:
+            self.full[0][self.n : self.n + len(times)] = times
+            self.full[1][self.n : self.n + len(ids)] = ids
+        else:
+            self.times.append(times)
+            self.ids.append(ids)
+        self.n += len(times)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.full is not None:
+            return self.full[0][: self.n], self.full[1][: self.n]
+        times = np.concatenate(self.times)
+        self.times.clear()  # the chunks go before the ids are joined: a lower peak
+        return times, np.concatenate(self.ids)
+
+
+def _parquet_rows(name: str) -> int | None:
+    try:
+        import pyarrow.parquet as pq
+
+        rows: int = pq.ParquetFile(name).metadata.num_rows
+        return rows
+    except Exception:  # not readable: _parquet_chunks says why
+        return None
 
 
 def _csv_chunks(name: str) -> Generator[dict[str, Any]]:
@@ -89,8 +124,8 @@ def _csv_chunks(name: str) -> Generator[dict[str, Any]]:
     positions = [fields.index(c) for c in TRACE_COLUMNS]
     # timestamps parse as numbers when they all are (pandas >= 3 parses exactly as Python's
     # float(), so a CSV and a Parquet file of the same trace agree), else as text; pairs and
-    # horizons as text
-    text = {header[positions[1]]: str, header[positions[2]]: str}
+    # horizons as categories: each distinct text once, and a small code per row
+    text = {header[positions[1]]: "category", header[positions[2]]: "category"}
     exact: dict[str, Any] = {}
     if int(pd.__version__.split(".")[0]) < 3:
         exact["float_precision"] = "round_trip"
@@ -103,13 +138,15 @@ def _csv_chunks(name: str) -> Generator[dict[str, Any]]:
             for frame in reader:
                 cols = [frame.iloc[:, sorted(positions).index(p)] for p in positions]
                 out: dict[str, Any] = {"width": max(positions) + 1}
-                for c, col in zip(TRACE_COLUMNS, cols, strict=True):
-                    numeric = c == "timestamp" and pd.api.types.is_numeric_dtype(col.dtype)
-                    out[c] = (
-                        col.to_numpy(dtype=np.float64)
-                        if numeric
-                        else col.to_numpy(dtype=object, na_value="")
-                    )
+                t, p, h = cols
+                numeric = pd.api.types.is_numeric_dtype(t.dtype)
+                out["timestamp"] = (
+                    t.to_numpy(dtype=np.float64)
+                    if numeric
+                    else t.to_numpy(dtype=object, na_value="")
+                )
+                for c, col in (("pair", p), ("horizon", h)):
+                    out[c] = (col.cat.codes.to_numpy(), list(col.cat.categories))
                 yield out
     except UnicodeDecodeError:
         raise BadDataError(f"{name}: not UTF-8 text") from None
@@ -134,13 +171,22 @@ def _parquet_chunks(name: str) -> Generator[dict[str, Any]]:
         )
     names = [fields[c] for c in TRACE_COLUMNS]
     for batch in pf.iter_batches(batch_size=CHUNK_ROWS, columns=names):
-        out: dict[str, Any] = {"width": 0}
-        for c, col in zip(TRACE_COLUMNS, batch.columns, strict=True):
-            out[c] = _arrow_column(col)
-        yield out
+        t, p, h = batch.columns
+        yield {"width": 0, "timestamp": _arrow_times(t), "pair": _codes(p), "horizon": _codes(h)}
 
 
-def _arrow_column(col: Any) -> np.ndarray:
+def _codes(col: Any) -> tuple[np.ndarray, list[Any]]:
+    """(a code per row, -1 for a missing value; the distinct values), without a Python object
+    per row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    enc = col if pa.types.is_dictionary(col.type) else col.dictionary_encode()
+    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
+    return codes, enc.dictionary.to_pylist()
+
+
+def _arrow_times(col: Any) -> np.ndarray:
     """Numbers as float64 (a timestamp type as epoch seconds), anything else as objects."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -166,12 +212,10 @@ def _validate(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One chunk's times and key ids (blank rows dropped); a :class:`_RowError` at the first
     bad row."""
-    import pandas as pd
 
     raw_t = cols["timestamp"]
-    p_codes, p_uniques = pd.factorize(cols["pair"], use_na_sentinel=True)
-    h_codes, h_uniques = pd.factorize(cols["horizon"], use_na_sentinel=True)
-    p_uniques, h_uniques = list(p_uniques), list(h_uniques)
+    p_codes, p_uniques = cols["pair"]
+    h_codes, h_uniques = cols["horizon"]
     # code -1 (a missing value) indexes the last entry of each table: blank
     empty = [
         _blank(raw_t),
