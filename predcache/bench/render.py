@@ -139,4 +139,7 @@ def footer_lines(result: BenchResult) -> list[str]:
         f"results: {display_path(result.run_dir)}/ ({files})",
         f"engine: {requests:,} requests replayed in {wall:.2f}s wall ({rate:,.0f} requests/s "
         f"on {backend}); read it with `predcache report {result.run_dir}`",
+        f"no-cache baseline: {result.baseline_runs:,} real model runs for "
+        f"{result.workload.requests:,} requests (each key and market minute computed once, "
+        "its measured inference plus the simulated delay for every request of that minute)",
     ]

@@ -133,6 +133,8 @@ class BenchResult:
     run_dir: Path
     workload: Workload
     models: dict[str, str]
+    #: real model computations the no-cache row made (it computes each key and minute once)
+    baseline_runs: int = 0
 
 
 def build_workload(opts: BenchOptions) -> Workload:
@@ -250,7 +252,7 @@ def _sweep(
         rows.append(row)
     results.write_params(run_dir, _params(opts, workload, models, run_dir.name, baseline))
     results.write_summary(run_dir, rows)
-    return BenchResult(rows, run_dir, workload, models)
+    return BenchResult(rows, run_dir, workload, models, baseline.counters.model_runs)
 
 
 def _requests_target(opts: BenchOptions, run_dir: Path) -> Path | None:
