@@ -316,3 +316,28 @@ def test_wal_index_header_is_unknown_while_written_or_not_set_up(tmp_path: Path)
     index = WalIndex.open(tmp_path / "x.db")
     assert index is not None and index.header() is None
     assert WalIndex.open(tmp_path / "missing.db") is None
+
+
+def test_a_forked_child_reads_through_its_own_connection(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path)
+    store.set("k", entry(1.0))
+    assert price(store, "k") == 1.0
+    inherited = store._reader._con
+    assert inherited is not None
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what it read and whether the connection was its own
+        try:
+            got = price(store, "k")
+            own = store._reader._con is not None and store._reader._con is not inherited
+            os.write(write_end, json.dumps([got, own]).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as f:
+        assert json.loads(f.read()) == [1.0, True]
+    assert os.waitpid(pid, 0)[1] == 0
+    assert store._reader._con is inherited  # the parent's is untouched
+    store.set("k", entry(2.0))
+    assert price(store, "k") == 2.0
+    store.close()

@@ -32,7 +32,8 @@ tables yet (:data:`ASK_DISKCACHE`). A missing database file is a miss and create
 reader needs diskcache's eviction policy to write nothing on a read (``least-recently-stored``,
 statistics off); ``DiskStore`` opens diskcache that way and a test pins it. A database file
 that is deleted or replaced under the reader is noticed by the store's watch
-(:meth:`DiskStore._watch`), which closes this connection with diskcache's.
+(:meth:`DiskStore._watch`), which closes this connection with diskcache's. A forked child
+never uses the connection it inherited: it opens its own, as diskcache's connections do.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final, NamedTuple
@@ -82,6 +84,22 @@ class Kept(NamedTuple):
     expire_time: float | None
 
 
+#: every reader of this process, so that a forked child drops what it inherited
+_READERS: weakref.WeakSet[DiskReader] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A child process must not use its parent's SQLite connection (sqlite.org/howtocorrupt):
+    each reader closes what it inherited and opens its own on its next read (as diskcache's
+    own connections do), and takes a fresh lock (another thread may have held it at the fork)."""
+    for reader in list(_READERS):
+        reader._lock = threading.Lock()
+        reader._close()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class DiskReader:
     """Reads of one diskcache database file (thread-safe: one lock around the connection)."""
 
@@ -89,6 +107,7 @@ class DiskReader:
         self.db = db
         self._now = now
         self._lock = threading.Lock()
+        _READERS.add(self)
         self._con: sqlite3.Connection | None = None
         self._cur: sqlite3.Cursor | None = None
         #: the inode of the file this reader's connection opened (``None``: not open)
