@@ -13,9 +13,9 @@ from __future__ import annotations
 import copy
 import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from predcache.bench.accuracy import Scorer
 from predcache.bench.engine import replay_stream
@@ -104,28 +104,56 @@ def run_rows(
         return out
     portable = copy.copy(score)
     portable.plugin = None  # a plugged model is loaded again in each process
-    tick = progress(f"{len(specs)} rows on {jobs} processes", len(specs)) if progress else None
+    total = workload.requests * len(specs)
+    tick = progress(f"{len(specs)} rows on {jobs} processes", total) if progress else None
     results: dict[int, RowResult] = {}
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    done_by_row = context.Array("q", len(specs), lock=False)  # each worker's requests replayed
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=_share, initargs=(done_by_row,)
+    ) as pool:
         futures = {
-            pool.submit(_worker, opts, workload, portable, spec): i for i, spec in enumerate(specs)
+            pool.submit(_worker, opts, workload, portable, spec, i): i
+            for i, spec in enumerate(specs)
         }
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            if tick is not None:
-                tick(len(results))
+        pending = set(futures)
+        try:
+            while pending:
+                finished, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    results[futures[future]] = future.result()
+                if tick is not None:
+                    tick(sum(done_by_row))
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
     return [results[i] for i in range(len(specs))]
 
 
-def _worker(opts: BenchOptions, workload: Workload, score: Scorer, spec: RowSpec) -> RowResult:
-    """One row in a worker process: the models loaded again, the rest as the parent had it."""
+#: in a worker process: how many requests each row has replayed (shared with the parent)
+_done_by_row: Any = None
+
+
+def _share(done_by_row: Any) -> None:
+    global _done_by_row
+    _done_by_row = done_by_row
+
+
+def _worker(
+    opts: BenchOptions, workload: Workload, score: Scorer, spec: RowSpec, index: int
+) -> RowResult:
+    """One row in a worker process: the models loaded again, the rest as the parent had it;
+    its progress goes to the parent's bar through shared memory."""
     from predcache.factory import select_models
 
     registry = select_models(opts.model, opts.model_version, opts.models_dir, notify=_quiet)
     if opts.model is not None:
         score.plugin = registry
-    return run_row(opts, registry, workload, score, spec, None)
+
+    def tick(done: int) -> None:
+        _done_by_row[index] = done
+
+    return run_row(opts, registry, workload, score, spec, tick)
 
 
 def _quiet(message: str) -> None:
