@@ -75,8 +75,9 @@ class BenchOptions:
     model_fail_rate: float = 0.0
     #: a failed call is answered with an entry expired less than this long ago (0: off)
     stale_if_error_s: float = 0.0
-    #: rows run in this many processes at once (1: one after the other, in this process)
-    jobs: int = 1
+    #: rows run in this many processes at once (1: one after the other, in this process;
+    #: None: the number of cores once the rows hold PARALLEL_MIN requests, else 1)
+    jobs: int | None = 1
 
     def command(self) -> str:
         """The command line that repeats this run (:func:`results.command_line`)."""
@@ -301,7 +302,7 @@ def _params(
             "model_version": opts.model_version,
             "out": opts.out,
             "save_requests": opts.save_requests,
-            "jobs": opts.jobs,
+            "jobs": "auto" if opts.jobs is None else opts.jobs,
             "label": opts.label,
             **opts.extra,
         },

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -86,6 +87,16 @@ def run_row(
     return RowResult(counters, stats)
 
 
+#: Without ``--jobs``: rows go to other processes once they hold this many requests in all;
+#: below, starting processes (each imports numpy and loads the models) costs more than it saves.
+PARALLEL_MIN = 400_000
+
+
+def auto_jobs(requests: int) -> int:
+    """``--jobs`` left out: every core for a large sweep, one process for a small one."""
+    return (os.cpu_count() or 1) if requests >= PARALLEL_MIN else 1
+
+
 def run_rows(
     opts: BenchOptions,
     registry: ModelSource,
@@ -95,7 +106,8 @@ def run_rows(
     progress: ProgressFactory | None,
 ) -> list[RowResult]:
     """Every row, in ``specs`` order; on ``opts.jobs`` processes when more than one."""
-    jobs = min(opts.jobs, len(specs))
+    jobs = min(auto_jobs(workload.requests * len(specs)) if opts.jobs is None else opts.jobs,
+               len(specs))  # fmt: skip
     if jobs <= 1:
         out = []
         for spec in specs:
