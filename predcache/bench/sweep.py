@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from predcache.bench.requests_out import RequestWriter
 from predcache.bench.rowstats import RowStats
 from predcache.bench.summary import number
 from predcache.bench.workload import Workload
+from predcache.parent import signal_on_parent_death, watch_parent
 from predcache.registry import ModelSource
 from predcache.stampede import Strategy
 
@@ -122,7 +124,10 @@ def run_rows(
     context = multiprocessing.get_context("spawn")
     done_by_row = context.Array("q", len(specs), lock=False)  # each worker's requests replayed
     with ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, initializer=_share, initargs=(done_by_row,)
+        max_workers=jobs,
+        mp_context=context,
+        initializer=_share,
+        initargs=(done_by_row, os.getpid()),
     ) as pool:
         futures = {
             pool.submit(_worker, opts, workload, portable, spec, i): i
@@ -146,9 +151,13 @@ def run_rows(
 _done_by_row: Any = None
 
 
-def _share(done_by_row: Any) -> None:
+def _share(done_by_row: Any, parent_pid: int) -> None:
+    """A worker's start: the shared progress counters, and an end with the bench (a bench
+    killed with SIGKILL cannot stop its pool, whose rows would replay on for nobody)."""
     global _done_by_row
     _done_by_row = done_by_row
+    signal_on_parent_death(signal.SIGKILL)
+    watch_parent(parent_pid, lambda: os._exit(1))
 
 
 def _worker(

@@ -11,47 +11,30 @@ shuts down like on SIGTERM, and exits hard if that takes more than :data:`GRACE_
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import shutil
 import signal
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-PR_SET_PDEATHSIG = 1
-WATCH_EVERY_S = 0.5
+from predcache.parent import signal_on_parent_death, watch_parent
+
 GRACE_S = 5.0
 METRICS_PREFIX = "predcache-metrics-"
 
 
-def _pdeathsig(sig: int) -> bool:
-    """Ask the kernel to send ``sig`` when the parent dies (Linux only); True when set."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name, use_errno=True)
-        return int(libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
-
-
 def die_with_parent(parent_pid: int, metrics_dir: str | None) -> None:
     """Called in each worker at start: end this process when ``parent_pid`` is gone."""
-    _pdeathsig(signal.SIGTERM)
+    signal_on_parent_death(signal.SIGTERM)
 
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(WATCH_EVERY_S)
+    def gone() -> None:
         cleanup_if_orphaned(parent_pid, metrics_dir)
         os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's graceful shutdown
         time.sleep(GRACE_S)
         os._exit(1)
 
-    threading.Thread(target=watch, name="predcache-parent-watch", daemon=True).start()
+    watch_parent(parent_pid, gone)
 
 
 def cleanup_if_orphaned(parent_pid: int | None, metrics_dir: str | None) -> None:

@@ -158,3 +158,55 @@ def test_bench_killed_mid_run(tmp_path: Path, models_dir: Path) -> None:
         assert predict.returncode == 0, predict.stderr
     assert read > 0, "no bench was killed while it had entries in the store"
     figures.add("crash (predcache bench)", kills_survived=BENCH_KILLS, entries_read=read)
+
+
+def children(pid: int) -> set[int]:
+    """The live processes whose parent is ``pid`` (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    out = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            out.add(pid)
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_bench_workers_end_with_a_killed_bench(tmp_path: Path, models_dir: Path) -> None:
+    """``bench --jobs 2`` killed with SIGKILL: its row processes do not replay on for nobody."""
+    proc = subprocess.Popen(
+        [
+            *cli.command, "bench", "--backend", "memory", "--requests", "3000000",
+            "--rate", "50", "--ttl", "1,2,3", "--jobs", "2", "--out", str(tmp_path), "--json",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        workers: set[int] = set()
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)  # polling for the pool to start, not waiting out a TTL
+            workers = children(proc.pid)
+        assert len(workers) >= 2, "the bench's row processes never started"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert alive(workers) == set()
