@@ -412,3 +412,109 @@ def test_a_waiter_whose_holder_never_finishes_computes_at_the_deadline(
     served = p.get_or_compute("ETH/EUR", 300)
     assert 5.0 <= time.monotonic() - t0 < 60.0
     assert (served.cache, fake_models.calls) == ("miss", 1)
+
+
+def test_every_failed_model_call_is_counted_once(clock: ManualClock) -> None:
+    """A model's own error (a PredcacheError, passed on as it is) and any other exception
+    (wrapped in one ComputeError) each count one error and one model call, every time."""
+    from predcache.errors import ComputeError, ModelError
+
+    class Failing(FakeModels):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fail: Exception = ModelError("no model for ETH/EUR")
+
+        def compute(self, pair: str, horizon_s: int, at: float):  # type: ignore[no-untyped-def]
+            raise self.fail
+
+    models = Failing()
+    p = make(MemoryStore(), models, clock)
+    for expected in (1, 2):
+        with pytest.raises(ModelError, match=r"^no model for ETH/EUR$"):
+            p.get_or_compute("ETH/EUR", 300)
+        assert (p.stats.errors, p.stats.model_calls) == (expected, expected)
+    models.fail = KeyError("x")
+    for expected in (3, 4):
+        with pytest.raises(ComputeError, match=r"^model call failed for ETH/EUR: KeyError: 'x'$"):
+            p.get_or_compute("ETH/EUR", 300)
+        assert (p.stats.errors, p.stats.model_calls) == (expected, expected)
+    assert (p.stats.misses, p.stats.hits) == (0, 0)
+
+
+def test_the_simulated_delay_is_slept_only_when_there_is_one(
+    fake_models: FakeModels, clock: ManualClock
+) -> None:
+    slept: list[float] = []
+    for delay in (0.0, -1.0, 0.25):
+        p = Predictor(
+            MemoryStore(), fake_models, clock=clock, model_delay_s=delay, sleep=slept.append
+        )
+        p.get_or_compute("ETH/EUR", 300)  # a miss: one model call
+        p.get_or_compute("ETH/EUR", 300)  # a hit: no call, no delay
+    assert slept == [0.25]
+
+
+def test_compute_ms_is_the_model_time_in_ms_to_the_microsecond(
+    monkeypatch: pytest.MonkeyPatch, clock: ManualClock
+) -> None:
+    """``compute_ms`` is read off the perf counter around the call (replaced here by one that
+    returns two known readings), in milliseconds rounded to 3 decimals."""
+    import types
+
+    from predcache import compute
+    from predcache.served import PredictorStats
+
+    readings = iter([500.0, 500.0123456])
+    monkeypatch.setattr(compute, "time", types.SimpleNamespace(perf_counter=lambda: next(readings)))
+    stats = PredictorStats()
+    entry = compute.call_model(
+        lambda at: {"created_at": at},  # type: ignore[typeddict-item]
+        "x",
+        clock=clock,
+        stats=stats,
+        delay_s=0.0,
+        sleep=lambda s: None,
+    )
+    assert dict(entry) == {"created_at": clock.now(), "compute_ms": 12.346}
+    assert (stats.model_calls, stats.errors) == (1, 0)
+
+
+def test_a_failed_write_serves_the_computed_entry(
+    fake_models: FakeModels, clock: ManualClock
+) -> None:
+    """The model answered, the store did not take it: that very entry is served (bypass), and
+    the write failure is one Unstored error carrying it, caused by the store's error."""
+    from typing import cast
+
+    from predcache.entry import Entry
+    from predcache.fill import Filler, Unstored
+
+    class WriteBroken(MemoryStore):
+        def set(self, key, entry, retain_s=None):  # type: ignore[no-untyped-def]
+            raise StoreError("disk full")
+
+    p = make(WriteBroken(), fake_models, clock)
+    served = p.get_or_compute("ETH/EUR", 300)
+    assert (served.cache, served.detail) == ("bypass", "backend-unavailable")
+    assert served.entry["predicted_price"] == 100.0 + int(clock.now() // 60) / 1000 + 0.03
+    assert served.entry["created_at"] == clock.now()
+    assert (p.stats.backend_errors, p.stats.bypasses, fake_models.calls) == (1, 1, 1)
+    computed = cast("Entry", {"created_at": 1.0})
+    with pytest.raises(Unstored) as info:
+        Filler(WriteBroken(), retain_s=90.0).put("k", computed)
+    assert str(info.value) == "the computed entry could not be stored"
+    assert info.value.entry is computed
+    assert str(info.value.__cause__) == "disk full"
+
+
+def test_the_entry_before_the_model_call_stamps_it(clock: ManualClock) -> None:
+    """:func:`prediction_entry` alone: the model's figures, ``compute_ms`` 0.0 until
+    :func:`call_model` measures it."""
+    from predcache.compute import WRITER, prediction_entry
+
+    e = prediction_entry(FakeModels(), "BTC/USD", 900, 1_800_000_030.0)
+    assert e == {
+        "pair": "BTC/USD", "horizon_s": 900, "predicted_price": 100.0 + 30_000_000 / 1000 + 0.09,
+        "last_price": 100.0, "as_of": 1_800_000_000.0, "created_at": 1_800_000_030.0,
+        "model_version": "fake1", "writer": WRITER, "compute_ms": 0.0,
+    }  # fmt: skip
