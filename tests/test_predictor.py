@@ -518,3 +518,86 @@ def test_the_entry_before_the_model_call_stamps_it(clock: ManualClock) -> None:
         "last_price": 100.0, "as_of": 1_800_000_000.0, "created_at": 1_800_000_030.0,
         "model_version": "fake1", "writer": WRITER, "compute_ms": 0.0,
     }  # fmt: skip
+
+
+class LockRecorder(MemoryStore):
+    """A memory store that records every lock call it gets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock_calls: list[tuple[str, str]] = []
+
+    def acquire_lock(self, name: str, lease_s: float) -> str | None:
+        token = super().acquire_lock(name, lease_s)
+        self.lock_calls.append(("acquire", name))
+        return token
+
+    def release_lock(self, name: str, token: str) -> None:
+        self.lock_calls.append(("release", name))
+        super().release_lock(name, token)
+
+    def renew_lock(self, name: str, token: str, lease_s: float) -> bool:
+        self.lock_calls.append(("renew", name))
+        return super().renew_lock(name, token, lease_s)
+
+
+def test_the_lease_renewed_during_a_computation_is_the_keys(clock: ManualClock) -> None:
+    """While the model runs (a miss, a refresh, a refresh-ahead), the lease keeper holds the
+    key's lock under the token the store gave out: the one it would renew."""
+    store = LockRecorder()
+    models = FakeModels()
+    p = make(store, models, clock)
+    key = p.key_for("ETH/EUR", 300)
+    seen: list[tuple[dict[str, str], str]] = []
+
+    class Watching(FakeModels):
+        def compute(self, pair: str, horizon_s: int, at: float):  # type: ignore[no-untyped-def]
+            assert p.filler.leases is not None
+            seen.append((dict(p.filler.leases._held), store._leases[key + ":lock"][0]))
+            return models.compute(pair, horizon_s, at)
+
+    p.models = Watching()
+    p.get_or_compute("ETH/EUR", 300)  # a miss
+    p.get_or_compute("ETH/EUR", 300, refresh=True)  # a forced recomputation
+    assert p.refresh_if_idle("ETH/EUR", 300, clock.now())  # refresh-ahead
+    assert [held for held, _ in seen] == [{key + ":lock": token} for _, token in seen]
+    assert len(seen) == 3 and p.filler.leases is not None and p.filler.leases._held == {}
+    assert store.lock_calls == [("acquire", key + ":lock"), ("release", key + ":lock")] * 3
+
+
+def test_without_the_cross_process_lock_the_store_sees_no_lock_call(clock: ManualClock) -> None:
+    """``cross_process_lock=False`` (the simulated bench): no lock, lease or release reaches the
+    store on a miss or a refresh-ahead, and the computed entry is what is stored."""
+    store = LockRecorder()
+    models = FakeModels()
+    p = Predictor(store, models, clock=clock, ttl_s=90, cross_process_lock=False)
+    p.get_or_compute("ETH/EUR", 300)
+    clock.advance(30)
+    assert p.refresh_if_idle("ETH/EUR", 300, clock.now() - 30)
+    stored = store.get(p.key_for("ETH/EUR", 300))
+    assert stored is not None and stored["created_at"] == clock.now()
+    assert stored["predicted_price"] == 100.0 + int(clock.now() // 60) / 1000 + 0.03
+    assert (store.lock_calls, models.calls) == ([], 2)
+
+
+def test_one_lock_per_key(fake_models: FakeModels, clock: ManualClock) -> None:
+    """A cached computation may ask for another key (a cached function calling another): it
+    must not wait on its own key's lock. Run in a thread so a shared lock shows as a hang."""
+    from predcache.fill import KeyLocks
+
+    locks = KeyLocks()
+    a, b = locks.get("a"), locks.get("b")
+    assert a is not b and locks.get("a") is a and locks.get("b") is b
+    p = make(MemoryStore(), fake_models, clock)
+    inner: list[str] = []
+
+    def outer_compute():  # type: ignore[no-untyped-def]
+        inner.append(p.serve("inner", lambda: p.compute("BTC/USD", 300)).cache)
+        return p.compute("ETH/EUR", 300)
+
+    done: list[str] = []
+    t = threading.Thread(target=lambda: done.append(p.serve("outer", outer_compute).cache))
+    t.daemon = True
+    t.start()
+    t.join(60)  # only a bound on a hang: the calls themselves take milliseconds
+    assert (done, inner) == (["miss"], ["miss"])
