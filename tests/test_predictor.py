@@ -601,3 +601,49 @@ def test_one_lock_per_key(fake_models: FakeModels, clock: ManualClock) -> None:
     t.start()
     t.join(60)  # only a bound on a hang: the calls themselves take milliseconds
     assert (done, inner) == (["miss"], ["miss"])
+
+
+def test_latency_is_the_time_between_arrival_and_answer(
+    monkeypatch: pytest.MonkeyPatch, fake_models: FakeModels, clock: ManualClock
+) -> None:
+    """``latency_ms`` of every outcome is read off the predictor's perf counter (replaced here:
+    each request reads it when it arrives and when it is answered) in milliseconds."""
+    import types
+
+    from predcache import predictor
+
+    readings = iter([100.0, 100.004, 200.0, 200.0125, 300.0, 300.5, 400.0, 400.25])
+    monkeypatch.setattr(
+        predictor, "time", types.SimpleNamespace(perf_counter=lambda: next(readings))
+    )
+    p = make(MemoryStore(), fake_models, clock)
+    miss = p.get_or_compute("ETH/EUR", 300)
+    hit = p.get_or_compute("ETH/EUR", 300)
+    fresh = p.get_fresh("ETH/EUR", 300)
+    bypass = p.serve("k", lambda: p.compute("BTC/USD", 300), use_cache=False)
+    assert fresh is not None
+    assert [s.cache for s in (miss, hit, fresh, bypass)] == ["miss", "hit", "hit", "bypass"]
+    assert [s.latency_ms for s in (miss, hit, fresh, bypass)] == pytest.approx(
+        [4.0, 12.5, 500.0, 250.0], abs=1e-6
+    )
+
+
+def test_max_age_zero_is_never_served_stale(fake_models: FakeModels, clock: ManualClock) -> None:
+    """``max-age=0`` asks for a computation made after the request: even within
+    stale-while-revalidate's grace, and even from the hit path, nothing stored is served."""
+    p = Predictor(
+        MemoryStore(), fake_models, clock=clock, ttl_s=10, stampede="stale-while-revalidate",
+        stale_grace_s=30,
+    )  # fmt: skip
+    p.get_or_compute("ETH/EUR", 300)
+    clock.advance(5)  # fresh (age 5 < 10), and within any grace
+    assert p.get_fresh("ETH/EUR", 300, max_age_s=0) is None
+    assert p.serve_fresh(p.key_for("ETH/EUR", 300), max_age_s=0) is None
+    # nothing to look up, so no horizon check either (get_or_compute, which follows, checks it)
+    assert p.get_fresh("ETH/EUR", 301, max_age_s=0) is None
+    served = p.get_or_compute("ETH/EUR", 300, max_age_s=0)
+    assert (served.cache, served.age_s, served.entry["created_at"]) == ("miss", 0.0, clock.now())
+    clock.advance(12)  # expired 2 s ago, within the grace: stale for a plain request only
+    assert p.get_or_compute("ETH/EUR", 300, max_age_s=0).cache == "miss"
+    assert p.get_or_compute("ETH/EUR", 300).cache == "hit"  # the one it just computed
+    assert (fake_models.calls, p.stats.stale, p.stats.misses) == (3, 0, 3)
