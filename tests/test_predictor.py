@@ -647,3 +647,68 @@ def test_max_age_zero_is_never_served_stale(fake_models: FakeModels, clock: Manu
     assert p.get_or_compute("ETH/EUR", 300, max_age_s=0).cache == "miss"
     assert p.get_or_compute("ETH/EUR", 300).cache == "hit"  # the one it just computed
     assert (fake_models.calls, p.stats.stale, p.stats.misses) == (3, 0, 3)
+
+
+def test_clock_skew_boundaries_and_episodes(fake_models: FakeModels, clock: ManualClock) -> None:
+    """An entry exactly ``max_clock_skew_s`` ahead is within tolerance (a hit of age 0); past
+    it, a miss, warned once per writer and episode: a within-tolerance read of that writer's
+    entry ends the episode, so the next skewed entry warns again."""
+    notes: list[str] = []
+    store = MemoryStore()
+    p = Predictor(
+        store, fake_models, clock=clock, ttl_s=90, max_clock_skew_s=5, notify=notes.append
+    )
+    key = p.key_for("ETH/EUR", 300)
+    entry = {k: v for k, v in p.get_or_compute("ETH/EUR", 300).entry.items() if k != "writer"}
+
+    def served_after_planting(ahead: float, writer: str | None) -> str:
+        planted = {**entry, "created_at": clock.now() + ahead}
+        if writer is not None:
+            planted["writer"] = writer
+        store.set(key, planted)  # type: ignore[arg-type]
+        return p.get_or_compute("ETH/EUR", 300).cache
+
+    assert (served_after_planting(5.0, "w1"), notes) == ("hit", [])
+    assert (served_after_planting(5.5, "w1"), len(notes)) == ("miss", 1)
+    assert notes[0].startswith("warning: a cache entry written by w1 is stamped 5.5s ahead")
+    assert (served_after_planting(6.0, "w1"), len(notes)) == ("miss", 1)  # the same episode
+    assert (served_after_planting(1.0, "w1"), len(notes)) == ("hit", 1)  # w1 is back
+    assert p._skewed_writers == set()
+    assert (served_after_planting(7.0, "w1"), len(notes)) == ("miss", 2)  # a new episode
+    assert notes[1].startswith("warning: a cache entry written by w1 is stamped 7.0s ahead")
+    assert (served_after_planting(9.0, None), len(notes)) == ("miss", 3)
+    assert "written by unknown is stamped 9.0s ahead" in notes[2]
+    assert (served_after_planting(0.0, "other"), len(notes)) == ("hit", 3)
+    assert p._skewed_writers == {"w1", "unknown"}  # only the writer read ends its episode
+    assert (served_after_planting(2.0, None), p._skewed_writers) == ("hit", {"w1"})
+
+
+def test_a_request_that_waited_is_never_served_stale(clock: ManualClock) -> None:
+    """A request that waited for another's computation wants that computation's entry: an entry
+    only within stale-while-revalidate's grace is not it, so the request computes."""
+    models = FakeModels()
+    p = Predictor(
+        MemoryStore(), models, clock=clock, ttl_s=10, stampede="stale-while-revalidate",
+        stale_grace_s=30,
+    )  # fmt: skip
+    p.get_or_compute("ETH/EUR", 300)
+    clock.advance(12)  # stale for a plain request
+    served = p.get_or_compute("ETH/EUR", 300, waited=True)
+    assert (served.cache, models.calls, p.stats.stale, p.stats.collapsed) == ("miss", 2, 0, 0)
+
+
+def test_a_refresh_ahead_is_superseded_only_by_a_newer_believable_entry(
+    fake_models: FakeModels, clock: ManualClock
+) -> None:
+    store = MemoryStore()
+    p = Predictor(store, fake_models, clock=clock, ttl_s=90, max_clock_skew_s=5)
+    key = p.key_for("ETH/EUR", 300)
+    entry = dict(p.get_or_compute("ETH/EUR", 300).entry)
+    seen = clock.now()  # the entry the caller saw was created now
+    for created_at, refreshed in [
+        (seen + 1, False),  # newer than the caller saw: someone refreshed it
+        (clock.now() + 5.0, False),  # as far ahead as the tolerance allows: still believed
+        (clock.now() + 5.5, True),  # from a clock too far ahead: not a real refresh
+    ]:
+        store.set(key, {**entry, "created_at": created_at})  # type: ignore[typeddict-item]
+        assert p.refresh_if_idle("ETH/EUR", 300, seen) is refreshed, created_at
