@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from predcache.clock import ManualClock
-from predcache.entry import encode_entry
+from predcache.entry import Entry, encode_entry
 from predcache.errors import BadHorizonError, StoreError
 from predcache.predictor import Predictor
 from predcache.store.base import Store, StoreStats
@@ -486,7 +486,6 @@ def test_a_failed_write_serves_the_computed_entry(
     the write failure is one Unstored error carrying it, caused by the store's error."""
     from typing import cast
 
-    from predcache.entry import Entry
     from predcache.fill import Filler, Unstored
 
     class WriteBroken(MemoryStore):
@@ -712,3 +711,62 @@ def test_a_refresh_ahead_is_superseded_only_by_a_newer_believable_entry(
     ]:
         store.set(key, {**entry, "created_at": created_at})  # type: ignore[typeddict-item]
         assert p.refresh_if_idle("ETH/EUR", 300, seen) is refreshed, created_at
+
+
+def test_serve_any_key_under_the_same_policy(clock: ManualClock) -> None:
+    """:meth:`Predictor.serve` (the Python API's path): counted like a prediction, with
+    ``max_age_s``, ``refresh`` and ``use_cache`` doing what they do for one."""
+    p = Predictor(MemoryStore(), FakeModels(), clock=clock, ttl_s=90)
+
+    def compute() -> Entry:
+        return p.compute("ETH/EUR", 300)
+
+    first = p.serve("k", compute)
+    assert (first.cache, first.entry["created_at"]) == ("miss", clock.now())
+    clock.advance(30)
+    hit = p.serve("k", compute)
+    assert (hit.cache, hit.age_s, hit.entry["created_at"]) == ("hit", 30.0, clock.now() - 30)
+    tighter = p.serve("k", compute, max_age_s=20)  # tighter than its age
+    assert (tighter.cache, tighter.entry["created_at"]) == ("miss", clock.now())
+    clock.advance(1)
+    refreshed = p.serve("k", compute, refresh=True)
+    assert (refreshed.cache, refreshed.entry["created_at"]) == ("miss", clock.now())
+    assert p.serve("k", compute, use_cache=False).cache == "bypass"
+    assert (p.stats.requests, p.stats.hits, p.stats.misses, p.stats.bypasses) == (5, 1, 3, 1)
+    assert p.stats.model_calls == 4
+
+
+def test_a_miss_is_as_old_as_its_computation(clock: ManualClock) -> None:
+    """An entry is stamped when its computation starts; a model that takes 2 s (simulated: the
+    sleep moves the fake clock) answers with an entry 2 s old, and every figure says so."""
+    p = Predictor(
+        MemoryStore(), FakeModels(), clock=clock, ttl_s=90, model_delay_s=2, sleep=clock.advance
+    )
+    start = clock.now()
+    miss = p.get_or_compute("ETH/EUR", 300)
+    assert (miss.cache, miss.age_s, miss.entry["created_at"]) == ("miss", 2.0, start)
+    hit = p.get_or_compute("ETH/EUR", 300)
+    assert (hit.cache, hit.age_s) == ("hit", 2.0)
+    bypass = p.get_or_compute("ETH/EUR", 300, use_cache=False)
+    assert (bypass.cache, bypass.age_s) == ("bypass", 0.0)  # a bypass is never called old
+
+
+def test_put_keeps_an_entry_for_the_retain_time(clock: ManualClock) -> None:
+    asked: list[float | None] = []
+
+    class Recording(MemoryStore):
+        def set(self, key: str, entry: Entry, retain_s: float | None = None) -> None:
+            asked.append(retain_s)
+            super().set(key, entry, retain_s)
+
+    store = Recording()
+    p = Predictor(store, FakeModels(), clock=clock, ttl_s=90)
+    e = p.compute("ETH/EUR", 300)
+    p.put("k", e)
+    assert store.get("k") == e
+    swr = Predictor(
+        store, FakeModels(), clock=clock, ttl_s=90, stampede="stale-while-revalidate",
+        stale_grace_s=30, retain_margin_s=10,
+    )  # fmt: skip
+    swr.put("k", e)
+    assert asked == [90 + 60, 90 + 30 + 10]
