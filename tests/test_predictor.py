@@ -502,6 +502,12 @@ def test_a_failed_write_serves_the_computed_entry(
     with pytest.raises(Unstored) as info:
         Filler(WriteBroken(), retain_s=90.0).put("k", computed)
     assert str(info.value) == "the computed entry could not be stored"
+    defaults = Filler(None, retain_s=90.0)
+    assert (defaults.lock_lease_s, defaults.max_wait_s, defaults.cross_process_lock) == (
+        3.0,
+        30.0,
+        True,
+    )
     assert info.value.entry is computed
     assert str(info.value.__cause__) == "disk full"
 
@@ -770,3 +776,35 @@ def test_put_keeps_an_entry_for_the_retain_time(clock: ManualClock) -> None:
     )  # fmt: skip
     swr.put("k", e)
     assert asked == [90 + 60, 90 + 30 + 10]
+
+
+def test_a_lock_taken_over_is_held_while_computing_and_released(clock: ManualClock) -> None:
+    """Another process held the key's lock when this miss arrived, then went away without an
+    entry: the waiter takes the lock over, computes holding it (its lease kept) and releases it."""
+
+    class HeldOnce(LockRecorder):
+        refused = False
+
+        def acquire_lock(self, name: str, lease_s: float) -> str | None:
+            if not self.refused:
+                self.refused = True
+                self.lock_calls.append(("refused", name))
+                return None
+            return super().acquire_lock(name, lease_s)
+
+    store = HeldOnce()
+    p = make(store, FakeModels(), clock)
+    lock = p.key_for("ETH/EUR", 300) + ":lock"
+    held: list[dict[str, str]] = []
+    models = p.models
+
+    class Watching(FakeModels):
+        def compute(self, pair: str, horizon_s: int, at: float):  # type: ignore[no-untyped-def]
+            assert p.filler.leases is not None
+            held.append(dict(p.filler.leases._held))
+            return models.compute(pair, horizon_s, at)
+
+    p.models = Watching()
+    assert p.get_or_compute("ETH/EUR", 300).cache == "miss"
+    assert store.lock_calls == [("refused", lock), ("acquire", lock), ("release", lock)]
+    assert list(held[0]) == [lock] and store._leases == {}
