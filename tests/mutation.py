@@ -108,22 +108,12 @@ def modules() -> list[str]:
     return [p.removesuffix(".py").replace("/", ".") for p in config()["only_mutate"]]
 
 
-def run_command(module: str, names: list[str] | None = None) -> list[str]:
-    """``mutmut run`` for one module (or only the mutants ``names``); ``max_children`` from
-    [tool.mutmut] (mutmut 3.8 reads it only from the command line, and its default is one child
-    per core)."""
+def run_command(module: str) -> list[str]:
+    """``mutmut run`` for one module; ``max_children`` from [tool.mutmut] (mutmut 3.8 reads it
+    only from the command line, and its default is one child per core)."""
     children = config().get("max_children")
     flag = [] if children is None else ["--max-children", str(children)]
-    return ["mutmut", "run", *flag, *(names or [f"{module}.*"])]
-
-
-def survivors(module: str, statuses: dict[str, str]) -> list[str]:
-    """The module's mutants that a test run left alive and that are not judged equivalent."""
-    return sorted(
-        n
-        for n, s in statuses.items()
-        if n.rsplit(".", 1)[0] == module and s not in KILLED and n not in EQUIVALENT
-    )
+    return ["mutmut", "run", *flag, f"{module}.*"]
 
 
 def results() -> dict[str, str]:
@@ -160,17 +150,11 @@ def score_line(module: str, statuses: dict[str, str], seconds: float | None) -> 
 
 
 def main(argv: list[str]) -> int:
-    """``MODULE...``: every mutant of each module; ``--survivors MODULE...``: only the mutants
-    the last run left alive (after tests were added for them; the others keep their result)."""
-    again = argv[:1] == ["--survivors"]
-    wanted = argv[1:] if again else argv or modules()
+    wanted = argv or modules()
     timings: dict[str, float] = {}
     for module in wanted:
-        names = survivors(module, results()) if again else None
-        if again and not names:
-            continue
         started = time.monotonic()
-        code = subprocess.run(run_command(module, names), cwd=ROOT).returncode
+        code = subprocess.run(run_command(module), cwd=ROOT).returncode
         timings[module] = time.monotonic() - started
         if code != 0:
             print(f"mutmut run failed for {module} (exit {code})", file=sys.stderr)

@@ -131,16 +131,23 @@ def test_model_delay_only_on_miss(
 
 
 class CountingGets(MemoryStore):
-    """A memory store that counts reads, so a test knows every thread has looked once."""
+    """A memory store that records which threads have read it, so a test knows every thread
+    has looked once. Threads, not reads: the computing thread reads twice (before and after
+    taking the key's lock), so a read count reaches ``n`` while one thread has not arrived
+    yet, which then finds the entry and is a hit."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.gets = 0
+        self.readers: set[int] = set()
         self.guard = threading.Lock()
+
+    @property
+    def gets(self) -> int:
+        return len(self.readers)
 
     def get(self, key: str):  # type: ignore[no-untyped-def]
         with self.guard:
-            self.gets += 1
+            self.readers.add(threading.get_ident())
         return super().get(key)
 
 
