@@ -815,3 +815,29 @@ def test_a_lock_taken_over_is_held_while_computing_and_released(clock: ManualClo
     assert p.get_or_compute("ETH/EUR", 300).cache == "miss"
     assert store.lock_calls == [("refused", lock), ("acquire", lock), ("release", lock)]
     assert list(held[0]) == [lock] and store._leases == {}
+
+
+def test_the_lease_keeper_renews_in_the_predictors_store_for_its_lease(
+    monkeypatch: pytest.MonkeyPatch, clock: ManualClock
+) -> None:
+    """The renewal the keeper's thread makes every third of a lease, made here by hand: it
+    extends the key's lock in the predictor's store by the predictor's lease (2 s here), on the
+    store's fake monotonic clock."""
+    import types
+
+    from predcache.store import memory
+
+    now = [50.0]
+    monkeypatch.setattr(memory, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    store = MemoryStore()
+    p = Predictor(store, FakeModels(), clock=clock, lock_lease_s=2)
+    keeper = p.filler.leases
+    assert keeper is not None and (keeper.lease_s, keeper.every_s) == (2.0, 2 / 3)
+    token = store.acquire_lock("k:lock", 2.0)
+    assert token is not None and store._leases["k:lock"] == (token, 52.0)
+    now[0] = 51.5
+    assert keeper.renew("k:lock", token) is True
+    assert store._leases["k:lock"] == (token, 53.5)
+    assert keeper.renew("k:lock", "not-the-token") is False
+    assert (keeper.renewed, keeper.lost) == (1, 1)
+    assert Predictor(None, FakeModels(), clock=clock).filler.leases is None  # nothing to renew
