@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import partial
 
 import pytest
 
@@ -841,3 +842,84 @@ def test_the_lease_keeper_renews_in_the_predictors_store_for_its_lease(
     assert keeper.renew("k:lock", "not-the-token") is False
     assert (keeper.renewed, keeper.lost) == (1, 1)
     assert Predictor(None, FakeModels(), clock=clock).filler.leases is None  # nothing to renew
+
+
+def test_a_refresh_served_by_a_computation_that_started_after_it(clock: ManualClock) -> None:
+    """Refreshes that arrived (took their tickets) before another one's computation started
+    are served by it: collapsed, counted, with the entry's true age, no model call of their
+    own. A refresh arriving after it computes again."""
+    models = FakeModels()
+    p = make(MemoryStore(), models, clock)
+    early = [p.ticket(), p.ticket()]
+    at_once = p.ticket()
+    first = p.get_or_compute("ETH/EUR", 300, refresh=True)
+    now = p.get_or_compute("ETH/EUR", 300, refresh=True, arrived=at_once)
+    assert (now.cache, now.age_s) == ("collapsed", 0.0)
+    clock.advance(3)
+    shared = [p.get_or_compute("ETH/EUR", 300, refresh=True, arrived=t) for t in early]
+    for s in shared:
+        assert (s.cache, s.age_s, s.key, s.entry) == ("collapsed", 3.0, first.key, first.entry)
+        assert s.latency_ms >= 0.0 and not s.stored
+    assert (p.stats.collapsed, p.stats.misses, models.calls) == (3, 1, 1)
+    again = p.get_or_compute("ETH/EUR", 300, refresh=True)
+    assert (again.cache, again.age_s, models.calls) == ("miss", 0.0, 2)
+    assert [p.serve("k", lambda: p.compute("BTC/USD", 300), refresh=True).cache for _ in "ab"] == [
+        "miss",
+        "miss",
+    ]
+
+
+def test_outage_answers_are_counted_and_never_shared_across_keys(clock: ManualClock) -> None:
+    """During an outage each request is a bypass of age 0, counted each time; one running for
+    ETH/EUR (held in its model) does not answer a BTC/USD request."""
+    gate = threading.Event()
+    entered = threading.Event()
+
+    class HeldEth(FakeModels):
+        def compute(self, pair: str, horizon_s: int, at: float):  # type: ignore[no-untyped-def]
+            if pair == "ETH/EUR" and not gate.is_set():
+                entered.set()
+                gate.wait(30)
+            return super().compute(pair, horizon_s, at)
+
+    gate.set()
+    p = make(BrokenStore(), HeldEth(), clock)
+    for n in (1, 2):
+        s = p.get_or_compute("ETH/EUR", 300)
+        assert (s.cache, s.age_s, s.key, s.detail) == (
+            "bypass",
+            0.0,
+            "v1:fake1:ETH/EUR:300",
+            "backend-unavailable",
+        )
+        assert s.latency_ms >= 0.0
+        assert (p.stats.backend_errors, p.stats.bypasses) == (n, n)
+    gate.clear()
+    eth = threading.Thread(target=lambda: p.get_or_compute("ETH/EUR", 300), daemon=True)
+    eth.start()
+    assert entered.wait(30)
+    btc: list[str] = []
+    other = threading.Thread(
+        target=lambda: btc.append(p.get_or_compute("BTC/USD", 300).entry["pair"]), daemon=True
+    )
+    other.start()
+    other.join(10)  # only a bound: BTC/USD computes at once unless it waits on ETH/EUR's flight
+    gate.set()
+    other.join(30)
+    eth.join(30)
+    assert btc == ["BTC/USD"]
+
+
+def test_refresh_ahead_needs_a_store_and_a_ttl(clock: ManualClock) -> None:
+    """``refresh_key_if_idle`` (the API's path) checks for itself, whoever calls it."""
+    for with_store, ttl, done in [(False, 90, False), (True, 0, False), (True, 1, True)]:
+        for by_key in (True, False):
+            p = Predictor(
+                MemoryStore() if with_store else None, FakeModels(), clock=clock, ttl_s=ttl
+            )
+            if by_key:
+                key = p.key_for("ETH/EUR", 300)
+                got = p.refresh_key_if_idle(key, partial(p.compute, "ETH/EUR", 300), 0.0)
+            else:
+                got = p.refresh_if_idle("ETH/EUR", 300, 0.0)
+            assert got is done, (with_store, ttl, by_key)
