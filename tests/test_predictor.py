@@ -923,3 +923,31 @@ def test_refresh_ahead_needs_a_store_and_a_ttl(clock: ManualClock) -> None:
             else:
                 got = p.refresh_if_idle("ETH/EUR", 300, 0.0)
             assert got is done, (with_store, ttl, by_key)
+
+
+def test_one_second_limits_and_what_each_answer_says(clock: ManualClock) -> None:
+    """A TTL or max-age of one second still caches; the hit path counts only what it serves;
+    every bypass is counted; a stale answer says why it is stale, a hit says nothing."""
+    p = Predictor(MemoryStore(), FakeModels(), clock=clock, ttl_s=1)
+    assert p.get_or_compute("ETH/EUR", 300).cache == "miss"
+    assert p.get_or_compute("ETH/EUR", 300).cache == "hit"
+    p = make(MemoryStore(), FakeModels(), clock)
+    p.get_or_compute("ETH/EUR", 300)
+    clock.advance(0.5)
+    fresh = p.get_fresh("ETH/EUR", 300, max_age_s=1)
+    assert fresh is not None and (fresh.cache, fresh.detail) == ("hit", None)
+    by_key = p.serve_fresh(p.key_for("ETH/EUR", 300), max_age_s=1)
+    assert by_key is not None and by_key.cache == "hit"
+    assert p.get_fresh("BTC/USD", 300) is None
+    assert p.stats.requests == 3  # the miss and the two hits, not the absent key
+    for _ in range(2):
+        p.get_or_compute("ETH/EUR", 300, use_cache=False)
+    assert (p.stats.requests, p.stats.bypasses) == (5, 2)
+    swr = Predictor(
+        MemoryStore(), FakeModels(), clock=clock, ttl_s=10, stampede="stale-while-revalidate",
+        stale_grace_s=5,
+    )  # fmt: skip
+    swr.get_or_compute("ETH/EUR", 300)
+    clock.advance(12)
+    stale = swr.get_or_compute("ETH/EUR", 300)
+    assert (stale.cache, stale.detail) == ("stale", "stale-while-revalidate")
