@@ -851,18 +851,21 @@ def test_a_refresh_served_by_a_computation_that_started_after_it(clock: ManualCl
     models = FakeModels()
     p = make(MemoryStore(), models, clock)
     early = [p.ticket(), p.ticket()]
-    at_once = p.ticket()
+    at_once, btc_early = p.ticket(), p.ticket()
     first = p.get_or_compute("ETH/EUR", 300, refresh=True)
     now = p.get_or_compute("ETH/EUR", 300, refresh=True, arrived=at_once)
     assert (now.cache, now.age_s) == ("collapsed", 0.0)
+    # another key's refresh, though it too arrived before that computation: its own flight
+    btc = p.get_or_compute("BTC/USD", 300, refresh=True, arrived=btc_early)
+    assert (btc.cache, btc.entry["pair"]) == ("miss", "BTC/USD")
     clock.advance(3)
     shared = [p.get_or_compute("ETH/EUR", 300, refresh=True, arrived=t) for t in early]
     for s in shared:
         assert (s.cache, s.age_s, s.key, s.entry) == ("collapsed", 3.0, first.key, first.entry)
         assert s.latency_ms >= 0.0 and not s.stored
-    assert (p.stats.collapsed, p.stats.misses, models.calls) == (3, 1, 1)
+    assert (p.stats.collapsed, p.stats.misses, models.calls) == (3, 2, 2)
     again = p.get_or_compute("ETH/EUR", 300, refresh=True)
-    assert (again.cache, again.age_s, models.calls) == ("miss", 0.0, 2)
+    assert (again.cache, again.age_s, models.calls) == ("miss", 0.0, 3)
     assert [p.serve("k", lambda: p.compute("BTC/USD", 300), refresh=True).cache for _ in "ab"] == [
         "miss",
         "miss",
@@ -941,7 +944,8 @@ def test_one_second_limits_and_what_each_answer_says(clock: ManualClock) -> None
     assert p.get_fresh("BTC/USD", 300) is None
     assert p.stats.requests == 3  # the miss and the two hits, not the absent key
     for _ in range(2):
-        p.get_or_compute("ETH/EUR", 300, use_cache=False)
+        bypass = p.get_or_compute("ETH/EUR", 300, use_cache=False)
+        assert (bypass.entry["pair"], bypass.key) == ("ETH/EUR", "v1:fake1:ETH/EUR:300")
     assert (p.stats.requests, p.stats.bypasses) == (5, 2)
     swr = Predictor(
         MemoryStore(), FakeModels(), clock=clock, ttl_s=10, stampede="stale-while-revalidate",
