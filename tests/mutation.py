@@ -65,6 +65,14 @@ EQUIVALENT: frozenset[str] = frozenset(
         # fill.Filler.fill: `assert store is not None or leases is not None`: the constructor
         # makes the lease keeper exactly when there is a store, so `or` and `and` agree
         "predcache.fill.xǁFillerǁfill__mutmut_1",
+        # predictor._bypass_outage: the outage flight's name `"XXbypass:XX" + key` or
+        # `"BYPASS:" + key`: still one name per key, and never a key's own (keys start `v1:`)
+        "predcache.predictor.xǁPredictorǁ_bypass_outage__mutmut_18",
+        "predcache.predictor.xǁPredictorǁ_bypass_outage__mutmut_19",
+        # predictor.refresh_if_idle: `and` for `or`, `ttl_s < 0` for `<= 0`: what gets past
+        # reaches refresh_key_if_idle, whose own guard returns False for the same cases
+        "predcache.predictor.xǁPredictorǁrefresh_if_idle__mutmut_1",
+        "predcache.predictor.xǁPredictorǁrefresh_if_idle__mutmut_3",
         # store.memory: `popitem(last=None)` is as falsy as False: the oldest item goes either way
         "predcache.store.memory.xǁMemoryStoreǁset_raw__mutmut_16",
         # entry: `allow_nan=None` is as falsy as False (json refuses NaN either way)

@@ -947,6 +947,9 @@ def test_one_second_limits_and_what_each_answer_says(clock: ManualClock) -> None
         bypass = p.get_or_compute("ETH/EUR", 300, use_cache=False)
         assert (bypass.entry["pair"], bypass.key) == ("ETH/EUR", "v1:fake1:ETH/EUR:300")
     assert (p.stats.requests, p.stats.bypasses) == (5, 2)
+    unprotected = Predictor(MemoryStore(), FakeModels(), clock=clock, stampede="none")
+    miss = unprotected.get_or_compute("ETH/EUR", 300)
+    assert (miss.cache, miss.key, miss.stored) == ("miss", "v1:fake1:ETH/EUR:300", True)
     swr = Predictor(
         MemoryStore(), FakeModels(), clock=clock, ttl_s=10, stampede="stale-while-revalidate",
         stale_grace_s=5,
