@@ -362,6 +362,9 @@ def test_lock_lease_is_short_and_the_wait_covers_the_model_delay(
     default = Predictor(store, fake_models, clock=clock)
     assert (default.filler.lock_lease_s, default.filler.max_wait_s) == (3.0, 30.0)
     assert Predictor(store, fake_models, clock=clock, lock_lease_s=2).filler.lock_lease_s == 2.0
+    assert Predictor(store, fake_models, clock=clock, max_wait_s=5).filler.max_wait_s == 5.0
+    no_grace = Predictor(store, fake_models, clock=clock, stampede="stale-while-revalidate")
+    assert (no_grace.stale_grace_s, no_grace.retain_s) == (0.0, 90.0 + 60.0)  # grace: none
     slow = Predictor(store, fake_models, clock=clock, model_delay_s=20, sleep=lambda s: None)
     # the wait grows with the delay (twice the delay plus 5 s), the lease does not
     assert (slow.filler.lock_lease_s, slow.filler.max_wait_s) == (3.0, 45.0)
