@@ -41,6 +41,17 @@ def by_pid(s: Samples, name: str, **labels: str) -> dict[int, float]:
     return out
 
 
+def both_workers(server: RunningServer, name: str, **labels: str) -> Samples:
+    """A scrape that shows ``name`` for both workers of a ``--workers 2`` server: it answers
+    once one worker is up, and the other shows up when it has started (polled, bounded)."""
+    deadline = time.monotonic() + 20
+    while True:
+        s = scrape(server)
+        if len(by_pid(s, name, **labels)) == 2 or time.monotonic() > deadline:
+            return s
+        time.sleep(0.05)  # polling for the second worker's start, not waiting out a TTL
+
+
 def children(pid: int) -> set[int]:
     """The live child processes of ``pid``, from /proc (the test's own reading)."""
     found = set()
@@ -77,6 +88,7 @@ def test_every_worker_has_its_process_metrics_with_a_pid_label(serve: ServerFact
     server = serve("--backend", "disk", "--workers", "2")
     body = {"product_id": "ETH/EUR"}
     assert httpx.post(server.predict_url, json=body, timeout=10).status_code == 200
+    both_workers(server, "process_resident_memory_bytes")
     kids = workers_of(server)
     for _ in range(4):  # whichever worker answers, it shows both
         s = scrape(server)
@@ -107,7 +119,8 @@ def test_every_worker_has_its_process_metrics_with_a_pid_label(serve: ServerFact
 
 def test_a_dead_worker_leaves_the_process_metrics(serve: ServerFactory) -> None:
     server = serve("--backend", "disk", "--workers", "2")
-    before = set(by_pid(scrape(server), "process_resident_memory_bytes"))
+    before = set(by_pid(both_workers(server, "process_resident_memory_bytes"),
+                        "process_resident_memory_bytes"))  # fmt: skip
     assert len(before) == 2
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
@@ -142,7 +155,7 @@ def test_each_worker_shows_its_own_breaker_state(
 ) -> None:
     url = f"{private_redis.url}?socket_timeout=250ms&connect_timeout=250ms&retry_after=30s"
     server = serve("--backend", url, "--workers", "2")
-    s = scrape(server)
+    s = both_workers(server, "predcache_breaker_state", state="closed")
     closed = by_pid(s, "predcache_breaker_state", state="closed")
     assert len(closed) == 2 and set(closed.values()) == {1.0}
     assert set(by_pid(s, "predcache_breaker_state", state="open").values()) == {0.0}
