@@ -51,6 +51,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Required, TypedDict, Unpack
 
 from predcache.bench.records import (
     COLLAPSED_CODE,
@@ -111,34 +112,30 @@ def _no_sleep(seconds: float) -> None:
     """The model delay is simulated: recorded as latency, never slept."""
 
 
-def replay(
-    workload: Workload,
-    registry: ModelSource,
-    *,
-    ttl_s: float,
-    model_delay_s: float,
-    backend: str,
-    cache_dir: str | Path | None,
-    namespace: str,
-    size_limit: int | None = None,
-    progress: Callable[[int], None] | None = None,
-    stampede: Strategy = COALESCE,
-    stale_grace_s: float = 0.0,
-    model_concurrency: int | None = None,
-    model_fail_rate: float = 0.0,
-    stale_if_error_s: float = 0.0,
-) -> Replay:
+class ReplaySettings(TypedDict, total=False):
+    """:func:`replay_stream`'s keyword arguments, so :func:`replay` forwards them unrepeated
+    (mypy checks each against ``replay_stream``'s signature)."""
+
+    ttl_s: Required[float]
+    model_delay_s: Required[float]
+    backend: Required[str]
+    cache_dir: Required[str | Path | None]
+    namespace: Required[str]
+    size_limit: int | None
+    progress: Callable[[int], None] | None
+    stampede: Strategy
+    stale_grace_s: float
+    model_concurrency: int | None
+    model_fail_rate: float
+    stale_if_error_s: float
+
+
+def replay(workload: Workload, registry: ModelSource, **settings: Unpack[ReplaySettings]) -> Replay:
     """Run ``workload`` once and keep every request's record (small runs and tests; the bench
     streams with :func:`replay_stream`). ``ttl_s == 0`` is the no-cache baseline
     (:mod:`predcache.bench.baseline`)."""
     chunks: list[Chunk] = []
-    counters = replay_stream(
-        workload, registry, chunks.append, ttl_s=ttl_s, model_delay_s=model_delay_s,
-        backend=backend, cache_dir=cache_dir, namespace=namespace, size_limit=size_limit,
-        progress=progress, stampede=stampede, stale_grace_s=stale_grace_s,
-        model_concurrency=model_concurrency, model_fail_rate=model_fail_rate,
-        stale_if_error_s=stale_if_error_s,
-    )  # fmt: skip
+    counters = replay_stream(workload, registry, chunks.append, **settings)
     return Replay.of(chunks, counters)
 
 
