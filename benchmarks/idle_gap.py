@@ -17,24 +17,18 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
+
+from perf_http import free_port, stop, wait_until_up
 
 GAPS_MS = (0.0, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 BODY = json.dumps({"product_id": "ETH/EUR", "horizon": "1m"}).encode()
 HEADERS = {"content-type": "application/json"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_server(home: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -45,17 +39,10 @@ def start_server(home: Path) -> tuple[subprocess.Popen[bytes], int]:
                    capture_output=True, timeout=300)  # fmt: skip
     proc = subprocess.Popen(
         [*exe, "serve", "--backend", "memory", "--ttl", "1h", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("predcache serve did not start")
+    wait_until_up(port, proc)  # uvicorn listens once start-up (models loaded) is done
+    return proc, port
 
 
 def measure(port: int) -> list[tuple[float, float, int]]:
@@ -91,8 +78,7 @@ def main() -> None:
         try:
             rows = measure(port)
         finally:
-            proc.terminate()
-            proc.wait(10)
+            stop(proc)
     print(f"predcache serve (memory, warm key), one plain keep-alive http.client connection; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     print("| idle gap before each request | requests | hit p50 | vs back to back |")

@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ from typing import Any
 
 import numpy as np
 from independent_client import replay
+from perf_http import free_port, stop
 
 STRATEGIES = ("coalesce", "none")
 PAIRS, HORIZONS = "ETH/EUR,BTC/USD,SOL/USD", "1m,5m,15m"
@@ -64,12 +64,6 @@ DEFAULT_WORKLOADS = (
     Workload(50, "5s", "1s", 1.0, 24),
     Workload(150, "2s", "200ms", 1.2, 16),
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def exe() -> list[str]:
@@ -105,15 +99,6 @@ def start_server(w: Workload, strategy: str, env: dict[str, str], log: Path) -> 
             time.sleep(0.05)
     proc.terminate()
     raise SystemExit("predcache serve did not start")
-
-
-def stop(proc: Any) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
 
 
 def plain_loop_hit_p50(url: str, gap_s: float, requests: int = 400) -> tuple[float, float]:
