@@ -101,6 +101,27 @@ EQUIVALENT: frozenset[str] = frozenset(
         # `strip('XX"XX')`: the header is lower-cased first, so there is no X to strip
         "predcache.server.protocol.x_parse_cache_control__mutmut_23",
         "predcache.server.protocol.x_parse_cache_control__mutmut_27",
+        # report.load.check_summary: `astype(None)` is numpy's default dtype, float64
+        "predcache.report.load.x_check_summary__mutmut_36",
+        # `errstate(invalid=None)` keeps the setting: comparing NaN or inf and `isfinite` never
+        # raise, even under `np.seterr(all="raise")` (numpy 2.4)
+        "predcache.report.load.x_check_summary__mutmut_63",
+        # report.load.load_summaries: one frame through `concat` (`or True`, `>= 1`) is the same
+        # rows, columns and dtypes; `ignore_index` off leaves duplicate labels that the final
+        # `reset_index(drop=True)` throws away
+        "predcache.report.load.x_load_summaries__mutmut_29",
+        "predcache.report.load.x_load_summaries__mutmut_31",
+        "predcache.report.load.x_load_summaries__mutmut_33",
+        "predcache.report.load.x_load_summaries__mutmut_34",
+        "predcache.report.load.x_load_summaries__mutmut_35",
+        # the sort always has two keys or more (`run_id`, and `mode`, which check_summary adds
+        # when missing): pandas then sorts with lexsort, which is stable and ignores `kind`;
+        # `na_position="last"` is pandas' default
+        "predcache.report.load.x_load_summaries__mutmut_56",
+        "predcache.report.load.x_load_summaries__mutmut_59",
+        "predcache.report.load.x_load_summaries__mutmut_60",
+        "predcache.report.load.x_load_summaries__mutmut_61",
+        "predcache.report.load.x_load_summaries__mutmut_62",
     }
 )
 

@@ -224,7 +224,7 @@ def test_runs_are_concatenated_and_sorted_by_run_mode_target_and_ttl(tmp_path: P
     write(
         tmp_path / "z" / "summary.csv",
         "run_id,requests,ttl_s,mode,target\n"
-        "20,1,60,simulated,\n"
+        "20,1,60,simulated,http://a\n"
         "20,1,30,live,http://b\n"
         "20,1,90,live,http://a\n"
         "20,1,,live,http://a\n"
@@ -233,13 +233,15 @@ def test_runs_are_concatenated_and_sorted_by_run_mode_target_and_ttl(tmp_path: P
     write(tmp_path / "a" / "summary.csv", "run_id,requests,ttl_s\n100,1,5\n100,2,0\n")
     df = load_summaries([tmp_path])
     assert df.index.tolist() == list(range(7))
+    assert df.columns.tolist() == ["run_id", "requests", "ttl_s", "mode", "target"]
     # run ids are text: "100" sorts before "20", and a number-like id is kept as written
     assert df["run_id"].tolist() == ["100", "100", "20", "20", "20", "20", "20"]
     assert df["requests"].tolist() == [2, 1, 1, 1, 1, 1, 1]
     assert df["mode"].tolist() == ["simulated"] * 2 + ["live"] * 4 + ["simulated"]
+    # within run 20, live before simulated although the simulated row's target sorts first
     targets = df["target"].tolist()
-    assert targets[2:6] == ["http://a"] * 3 + ["http://b"] and all(
-        isinstance(t, float) and math.isnan(t) for t in targets[:2] + targets[6:]
+    assert targets[2:] == ["http://a"] * 3 + ["http://b", "http://a"] and all(
+        isinstance(t, float) and math.isnan(t) for t in targets[:2]
     )
     ttls = df["ttl_s"].tolist()
     assert ttls[:3] == [0, 5, 10] and math.isnan(ttls[4]) and ttls[3] == 90
@@ -249,6 +251,7 @@ def test_runs_are_concatenated_and_sorted_by_run_mode_target_and_ttl(tmp_path: P
 def test_one_run_is_returned_sorted_with_a_fresh_index(tmp_path: Path) -> None:
     summary = write(tmp_path / "summary.csv", "run_id,requests,ttl_s\n7,3,60\n7,4,0\n")
     df = load_summaries([summary])
+    assert df.columns.tolist() == ["run_id", "requests", "ttl_s", "mode"]
     assert df.index.tolist() == [0, 1] and df["ttl_s"].tolist() == [0, 60]
     assert df["run_id"].tolist() == ["7", "7"] and df["requests"].tolist() == [4, 3]
 
