@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ def fake_now(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
     return clock
 
 
-def run_app(app: Any, max_connections: int) -> Iterator[str]:
+def run_app(app: Any, max_connections: int) -> Generator[str]:
     """Serve ``app`` under uvicorn in a thread until the generator is closed; its base URL."""
     import uvicorn
 
@@ -71,7 +71,7 @@ def run_app(app: Any, max_connections: int) -> Iterator[str]:
 def serve(models_dir: Path, tmp_path: Path, fake_now: ManualClock) -> Iterator[Serve]:
     """``serve(ttl_s=..., ...)``: a server with those settings (a disk store in this test's
     folder and the session's models unless given); all stop at teardown."""
-    running: list[Iterator[str]] = []
+    running: list[Generator[str]] = []
 
     def start(**settings: Any) -> str:
         settings.setdefault("cache_dir", str(tmp_path / "cache"))
