@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.redis_cluster",
     "tests.fixtures.server",
+    "tests.fixtures.threaded",
     "tests.fixtures.browser",
 ]
 

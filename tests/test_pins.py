@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,15 +18,14 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-import predcache.predictor as predictor_module
 from predcache.cli import app
 from predcache.clock import ManualClock
 from predcache.entry import Entry
 from predcache.predictor import Predictor
 from predcache.store.base import ProxyStore, Store
 from tests.conftest import FakeModels
+from tests.fixtures.threaded import T0, threaded_server
 
-T0 = 1_800_000_000.0
 PAIR, HORIZON = "ETH/EUR", 300
 
 
@@ -186,40 +183,18 @@ def test_a_miss_whose_clock_steps_back_has_age_zero(store: Store) -> None:
 
 
 @pytest.fixture
-def fake_now(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
-    """Every predictor built without a clock (server, CLI) reads this fake one."""
-    clock = ManualClock(T0)
-    monkeypatch.setattr(predictor_module, "SystemClock", lambda: clock)
-    return clock
-
-
-@pytest.fixture
 def clocked_server(models_dir: Path, tmp_path: Path, fake_now: ManualClock) -> Iterator[str]:
-    """Real uvicorn serving ``create_app`` in a thread of this process, on a free port."""
-    import uvicorn
-
+    """Real uvicorn serving ``create_app`` in a thread of this process, on a free port, with
+    the protocol ``serve`` runs (so hits come through its hit lane, predcache.server.lane)."""
     from predcache.server.app import create_app
+    from predcache.server.limits import PROTOCOL
     from predcache.server.settings import ServeSettings
 
     settings = ServeSettings(
         ttl_s=90, cache_dir=str(tmp_path / "cache"), models_dir=str(models_dir)
     )
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(3000):
-            if server.started:
-                break
-            thread.join(0.01)
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/predict"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+    with threaded_server(create_app(settings), PROTOCOL) as port:
+        yield f"http://127.0.0.1:{port}/predict"
 
 
 def _get(url: str, cache_control: str | None = None) -> tuple[str, str | None, float]:

@@ -44,6 +44,9 @@ class Answerer(Protocol):
 
     async def answer(self, request: PredictRequest) -> tuple[int, bytes, Headers]: ...
 
+    def answer_now(self, request: PredictRequest, raw: bytes) -> tuple[int, bytes, Headers] | None:
+        """A hit answered in place, or ``None`` (for :mod:`predcache.server.lane`)."""
+
     async def purge(self, request: PredictRequest) -> tuple[int, bytes, Headers]: ...
 
 

@@ -4,8 +4,8 @@ uvicorn's fast parser (httptools) accepts a header of any size and waits for it 
 300 MB header line was answered 200 and left the server at 380 MB, and half-open connections
 were held past 30 s until the open-file limit made real requests fail. The body cap
 (``max_body_bytes``) covers bodies only. So ``serve`` runs uvicorn with
-:class:`GuardedHttpToolsProtocol`, the same protocol plus two limits on a request's head
-(request line and headers):
+:class:`GuardedHttpToolsProtocol` (under the hit lane, :mod:`predcache.server.lane`), the same
+protocol plus two limits on a request's head (request line and headers):
 
 - more than ``max_header_bytes`` before the head is complete: ``431 Request Header Fields Too
   Large`` (a problem+json body) and the connection is closed; memory held stays bounded by the
@@ -34,7 +34,8 @@ from predcache.server.settings import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_HEAD
 LINGER_S = 2.0
 #: file descriptors kept for everything but client connections (store, logs, pipes)
 FD_RESERVE = 64
-PROTOCOL = "predcache.server.limits:GuardedHttpToolsProtocol"
+#: the protocol ``serve`` runs: these limits plus the hit lane (:mod:`predcache.server.lane`)
+PROTOCOL = "predcache.server.lane:HitLaneProtocol"
 
 
 def _refusal(status: int, reason: str, code: str, detail: str) -> bytes:
@@ -69,6 +70,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return  # refused: the rest of the request is dropped, never parsed nor kept
         super().data_received(data)
         if self._in_head:
+            if self._head_timer is None:
+                # a later request's head began in this read and is not complete: time it
+                # from here (a head that arrives whole never needs a timer)
+                self._arm()
             self._head_bytes += len(data)
             if self._head_bytes > self.max_header_bytes and not self.transport.is_closing():
                 self._refuse(
@@ -85,7 +90,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self._in_head:  # a later request on a kept-alive connection
             self._in_head = True
             self._head_bytes = 0
-            self._arm()
 
     def on_headers_complete(self) -> None:
         self._in_head = False

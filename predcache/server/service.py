@@ -133,6 +133,46 @@ class PredictService:
         if served is None:  # HEAD without an acceptable entry: nothing computed
             self.metrics.served("head", time.perf_counter() - started)
             return 200, b"", head_miss_headers(d.forced)
+        return self._respond(request, served, d, pair, horizon_s, started)
+
+    def answer_now(self, request: PredictRequest, raw: bytes) -> tuple[int, bytes, Headers] | None:
+        """A hit answered in place, without awaiting anything; ``None`` hands the request to
+        :meth:`answer` unchanged (nothing counted).
+
+        For :mod:`predcache.server.lane`, which calls it from the HTTP protocol with the whole
+        request in hand (``raw``: the body of a POST, the query string of a GET). It answers
+        exactly what :meth:`_serve` would answer on the event loop: a fresh entry of a warm
+        pair on the memory or disk backend, under the request's directives; only fields
+        already parsed once are looked up, so a bad request always takes the full path.
+        """
+        started = time.perf_counter()
+        if not self.inline_hits:
+            return None
+        fields = (self._bodies if request.method == "POST" else self._queries).get(raw)
+        if fields is None or fields[0] not in self._warm:
+            return None
+        d = request.directives()
+        if d.forced or d.no_store:
+            return None
+        pair, horizon_s = fields
+        try:
+            served = self.predictor.get_fresh(pair, horizon_s, max_age_s=self._max_age(d))
+        except Exception:
+            return None  # the full path meets the same error and answers it
+        if served is None:
+            return None
+        return self._respond(request, served, d, pair, horizon_s, started)
+
+    def _respond(
+        self,
+        request: PredictRequest,
+        served: Served,
+        d: Directives,
+        pair: str,
+        horizon_s: int,
+        started: float,
+    ) -> tuple[int, bytes, Headers]:
+        """The answer for what was served: headers, body or 304; counted."""
         if self.refresher is not None and served.cache in (HIT, STALE):
             self._maybe_refresh(pair, horizon_s, served)
         headers = response_headers(served, self.ttl_s, d.forced, d.no_store)
@@ -166,6 +206,13 @@ class PredictService:
                 memo[raw] = fields
         return fields
 
+    def _max_age(self, d: Directives) -> float | None:
+        """The oldest entry the request accepts (``max-age``, ``min-fresh``), ``None``: any."""
+        max_age: float | None = d.max_age
+        if d.min_fresh:  # at least N s of freshness left: no older than TTL - N
+            max_age = min(self.ttl_s - d.min_fresh, math.inf if max_age is None else max_age)
+        return max_age
+
     async def _serve(self, head: bool, pair: str, horizon_s: int, d: Directives) -> Served | None:
         """Through the predictor under the request's directives; ``None`` for a HEAD miss."""
         predictor = self.predictor
@@ -179,9 +226,7 @@ class PredictService:
                 return None
             return await self.run(predictor.get_or_compute, pair, horizon_s, use_cache=False)
         lookup_only = head or d.only_if_cached
-        max_age: float | None = d.max_age
-        if d.min_fresh:  # at least N s of freshness left: no older than TTL - N
-            max_age = min(self.ttl_s - d.min_fresh, math.inf if max_age is None else max_age)
+        max_age = self._max_age(d)
         if not d.forced:
             served = None
             if self.inline_hits and pair in self._warm:
