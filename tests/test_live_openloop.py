@@ -123,3 +123,21 @@ def test_compare_refuses_settings_the_server_does_not_serve(
     err = capsys.readouterr().err
     assert code == 2 and "--ttl 30.0 does not match the server's 10.0" in err
     assert server.metric("predcache_requests_total") == 0  # refused before sending anything
+
+
+def test_a_server_address_means_its_predict_url_and_failures_are_said(
+    serve: ServerFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = serve("--backend", "memory", "--ttl", "10s")
+    common = ["--rate", "50", "--requests", "10", "--pairs", "ETH/EUR", "--horizons", "5m"]
+    (row,) = bench_json(capsys, "--target", server.url + "/", *common, "--out", str(tmp_path))
+    assert (row["errors"], row["misses"], row["hits"]) == (0, 1, 9)
+    assert row["target"] == server.predict_url
+    code = run(["bench", "--target", server.url + "/health", *common, "--json",
+                "--out", str(tmp_path)])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0 and json.loads(out)[0]["errors"] == 10
+    assert err.strip().splitlines()[-1] == (
+        f"predcache: 10 of 10 requests to {server.url}/health failed (a non-2xx answer or "
+        "none); is it the prediction URL (POST, a JSON body), and is the server up?"
+    )

@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from predcache.bench import results
 from predcache.durations import format_duration
@@ -143,6 +143,18 @@ class LiveOptions:
             json.dumps(render_body(template, p, h), separators=(",", ":")).encode()
             for p, h in self.keys
         ]
+
+
+def predict_url(url: str) -> str:
+    """A target given as a server's address (no path, or ``/``) means its ``POST /predict``,
+    the one route a prediction API has here (predcache's and the seed's); other URLs as given."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url  # check_target says what is wrong with it
+    if parts.path in ("", "/") and parts.scheme in ("http", "https") and parts.netloc:
+        return urlunsplit(parts._replace(path="/predict"))
+    return url
 
 
 def check_target(url: str) -> str:

@@ -208,6 +208,7 @@ def bench(
             DEFAULT_BODY_TEMPLATE,
             DEFAULT_CONCURRENCY,
             LiveOptions,
+            predict_url,
         )
         from predcache.bench.workload import DEFAULT_START, parse_start
         from predcache.cli.bench_live import (
@@ -219,7 +220,7 @@ def bench(
 
         start_text = start or DEFAULT_START
         live_opts = LiveOptions(
-            targets=list(target),
+            targets=[predict_url(t) for t in target],
             pairs=parse_pair_list(pairs) if pairs else list(DEFAULT_PAIRS),
             horizons_s=parse_minute_horizons(horizons or DEFAULT_HORIZONS),
             requests=live_requests(requests, duration),

@@ -78,6 +78,9 @@ def run_live(opts: Any, *, as_json: bool) -> None:
         result = live_bench(opts, notify=notify_stderr, progress=start)
     finally:
         progress.stop()
+    for row in result.rows:
+        if row.get("errors"):
+            notify_stderr(_failures(row))
     if as_json:
         print_json(clean_rows(result.rows))
         return
@@ -91,3 +94,12 @@ def run_live(opts: Any, *, as_json: bool) -> None:
     else:
         console.print(live_render.render_live(result.rows))
     console.print(f"results: {result.run_dir}", highlight=False, soft_wrap=True)
+
+
+def _failures(row: dict[str, Any]) -> str:
+    """One stderr line for a run with failed requests (a non-2xx answer or none at all)."""
+    errors, requests, target = row["errors"], row["requests"], row.get("target", "")
+    line = f"{errors} of {requests} requests to {target} failed (a non-2xx answer or none)"
+    if errors == requests:
+        line += "; is it the prediction URL (POST, a JSON body), and is the server up?"
+    return line
