@@ -10,8 +10,11 @@ open loop (``--rate``, :mod:`predcache.bench.openloop`). Design:
 - **Interleaved targets**: request ``i`` of the workload goes to every target in turn, from one
   shared queue served by ``concurrency`` threads, so every target sees the same keys under the
   same machine load at the same moments.
-- **Real HTTP over keep-alive** (one ``httpx.Client`` per target). Each request records its
-  status, latency and what the target's ``Cache-Status`` said.
+- **Real HTTP over keep-alive**: each thread holds one plain ``http.client`` connection per
+  target (:class:`~predcache.bench.openloop.Target`, as the open loop does), so the client
+  adds little more than a plain keep-alive loop would (httpx cost several times the server's
+  own time per hit). Each request records its status, latency and what the target's
+  ``Cache-Status`` said.
 - **Bounded**: at most ``MAX_REQUESTS`` per target or ``MAX_DURATION_S``, and a per-request
   timeout.
 
@@ -23,6 +26,7 @@ estimate, ``concurrency / mean latency`` (see :func:`_capacity`).
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -116,22 +120,14 @@ def run_live(opts: LiveOptions, record: Record | None = None) -> LiveRun:
     times a second and once more at the end, however the run ends (Ctrl-C included), so what
     was measured can be kept as it comes.
     """
-    import httpx
+    from predcache.bench.openloop import Target, post
 
     opts.check()
     urls, keys, concurrency = list(opts.targets), opts.keys, opts.concurrency
     requests, duration_s = opts.requests, opts.duration_s
     zipf, seed, start_s = opts.zipf, opts.seed, opts.start_s
     bodies = opts.bodies()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    clients = [
-        httpx.Client(
-            timeout=REQUEST_TIMEOUT_S,
-            limits=limits,
-            headers={"content-type": "application/json", "accept": "application/json"},
-        )
-        for _ in urls
-    ]
+    targets = [Target(u) for u in urls]
     log = LiveLog()
     started = time.monotonic()
     deadline = None if duration_s is None else started + duration_s
@@ -156,20 +152,31 @@ def run_live(opts: LiveOptions, record: Record | None = None) -> LiveRun:
         record(rows)
 
     def worker() -> None:
-        while not stop.is_set():
-            with guard:
-                job = next(jobs, None)
-            if job is None:
-                return
-            seq, t, k = job
-            t0 = time.perf_counter()
-            try:
-                r = clients[t].post(urls[t], content=bodies[k])
-                status, cache = r.status_code, cache_outcome(r.headers.get("cache-status"))
-            except httpx.HTTPError:
-                status, cache = 0, "error"
-            ms = (time.perf_counter() - t0) * 1000.0
-            log.add(t, seq, k, status, ms, cache, t0 - started)
+        conns: list[http.client.HTTPConnection | None] = [None] * len(targets)
+        try:
+            while not stop.is_set():
+                with guard:
+                    job = next(jobs, None)
+                if job is None:
+                    return
+                seq, t, k = job
+                t0 = time.perf_counter()
+                status, header = 0, ""
+                conn = conns[t]
+                try:
+                    if conn is None:
+                        conn = targets[t].connect()
+                    conn, status, header = post(conn, targets[t], bodies[k])
+                except OSError:
+                    pass  # not even a connection: no response (status 0)
+                conns[t] = conn
+                ms = (time.perf_counter() - t0) * 1000.0
+                cache = cache_outcome(header) if status else "error"
+                log.add(t, seq, k, status, ms, cache, t0 - started)
+        finally:
+            for c in conns:
+                if c is not None:
+                    c.close()
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
     try:
@@ -182,8 +189,6 @@ def run_live(opts: LiveOptions, record: Record | None = None) -> LiveRun:
     finally:
         stop.set()
         hand_over()
-        for c in clients:
-            c.close()
     if not log.status:
         raise PredcacheError("the live bench sent no requests")
     answered = {t for t, status in zip(log.target, log.status, strict=True) if status != 0}

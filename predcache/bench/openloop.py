@@ -79,7 +79,10 @@ class OpenLoopLog:
     workers: int
 
 
-class _Target:
+class Target:
+    """Where a live run's POSTs go: host, port and path of a target URL; one keep-alive
+    ``http.client`` connection per :meth:`connect` (shared by the open and closed loops)."""
+
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
         self.https = parts.scheme == "https"
@@ -107,8 +110,8 @@ class _State:
         self.stopped = False  # the run ended early (Ctrl-C): no request is claimed any more
 
 
-def _send(
-    conn: http.client.HTTPConnection, target: _Target, body: bytes
+def post(
+    conn: http.client.HTTPConnection, target: Target, body: bytes
 ) -> tuple[http.client.HTTPConnection, int, str]:
     """POST ``body``; on a dropped keep-alive connection (the server closes idle ones),
     reconnect and send once more. (connection, status or 0, Cache-Status)."""
@@ -148,7 +151,7 @@ def run_open_loop(
     claim, one more is started first.
     """
     n = schedule.requests
-    target = _Target(url)
+    target = Target(url)
     offsets = schedule.offsets.tolist()
     keys = schedule.keys.tolist()
     bodies = list(schedule.bodies)
@@ -177,7 +180,7 @@ def run_open_loop(
             return
         with guard:
             st.idle += 1
-        held = [conn]  # _send may replace it after a reconnect
+        held = [conn]  # post may replace it after a reconnect
         try:
             serve_requests(held)
         finally:
@@ -205,7 +208,7 @@ def run_open_loop(
             if wait > 0:
                 sleep(wait)
             sent = perf()
-            held[0], status[i], cache[i] = _send(held[0], target, bodies[keys[i]])
+            held[0], status[i], cache[i] = post(held[0], target, bodies[keys[i]])
             latency[i] = (perf() - due) * 1000.0
             lag[i] = (sent - due) * 1000.0 if sent > due else 0.0
             with guard:
@@ -255,7 +258,7 @@ def run_open_loop(
 def plain_loop(url: str, body: bytes, requests: int) -> np.ndarray:
     """Latencies (ms) of ``requests`` POSTs one after another on one keep-alive
     ``http.client`` connection: the reference for the client's own cost."""
-    target = _Target(url)
+    target = Target(url)
     conn = target.connect()
     out = np.empty(requests)
     perf = time.perf_counter
