@@ -95,6 +95,22 @@ EQUIVALENT: frozenset[str] = frozenset(
         "predcache.report.recommend.x__simulated__mutmut_11",
         "predcache.report.recommend.x__simulated__mutmut_12",
         "predcache.report.recommend.x__simulated__mutmut_3",
+        # bench.accuracy.Counterfactuals.sums: `np.clip(col, None, ...)`: searchsorted never
+        # returns an index below 0, so the lower bound never acts
+        "predcache.bench.accuracy.xǁCounterfactualsǁsums__mutmut_21",
+        # bench.accuracy._grouped: `max + 2` keys as the code's radix: any radix above the largest
+        # key index encodes (at, key, column) one to one and decodes with the same radix
+        "predcache.bench.accuracy.xǁCounterfactualsǁ_grouped__mutmut_4",
+        # bench.accuracy.Scorer: the horizons' dtype dropped: they are only added to float64
+        # times, so the sum is the same float64 whatever integer type they have
+        "predcache.bench.accuracy.xǁScorerǁ__init____mutmut_4",
+        "predcache.bench.accuracy.xǁScorerǁ__init____mutmut_6",
+        # Scorer.view: the request minute as float64 (`astype(None)`): whole minutes below 2**53,
+        # so searchsorted in the integer minutes finds the same column
+        "predcache.bench.accuracy.xǁScorerǁview__mutmut_2",
+        # bench.accuracy.scorer: `np.zeros(..., dtype=None)` is numpy's default, float64
+        "predcache.bench.accuracy.x_scorer__mutmut_17",
+        "predcache.bench.accuracy.x_scorer__mutmut_19",
         # server.protocol: a str never reaches `_kind` (a string is valid for both fields)
         "predcache.server.protocol.x__kind__mutmut_8",
         "predcache.server.protocol.x__kind__mutmut_9",
