@@ -111,6 +111,10 @@ EQUIVALENT: frozenset[str] = frozenset(
         # bench.accuracy.scorer: `np.zeros(..., dtype=None)` is numpy's default, float64
         "predcache.bench.accuracy.x_scorer__mutmut_17",
         "predcache.bench.accuracy.x_scorer__mutmut_19",
+        # bench.accuracy.plugin_scorer: its one path's grid `None`: a plugged model's fresh
+        # prediction is the function itself, and only paths 1.. (none here) read a grid
+        "predcache.bench.accuracy.x_plugin_scorer__mutmut_43",
+        "predcache.bench.accuracy.x_plugin_scorer__mutmut_56",
         # server.protocol: a str never reaches `_kind` (a string is valid for both fields)
         "predcache.server.protocol.x__kind__mutmut_8",
         "predcache.server.protocol.x__kind__mutmut_9",

@@ -115,29 +115,39 @@ class Plugged:
         return None
 
     def compute(self, pair: str, horizon_s: int, at: float) -> Computed:
-        base = {"ETH/EUR": 1000.0, "BTC/USD": 5000.0}[pair]
+        base = {"ETH/EUR": 1000.0, "BTC/USD": 5000.0, "SOL/USD": 20.0}[pair]
         return Computed(base + horizon_s + (at - START) / 1000.0, at, base)
 
 
+def plugged_workload() -> Workload:
+    """The three requests and a fourth, SOL/USD 1m at +250 s: three pairs end to end."""
+    times = np.array([START + dt for dt in (30.0, 150.0, 200.0, 250.0)])
+    keys = [*KEYS, ("SOL/USD", 60)]
+    return Workload("trace", times, np.array([0, 1, 2, 3]), keys, 1.0, None, None, "hand-made")
+
+
 def test_a_plugged_model_is_called_at_each_request_and_scored_on_the_default_market() -> None:
-    w = workload()
+    w = plugged_workload()
     cf = plugin_counterfactuals(w, Plugged())
     assert cf.paths == 1 and cf.extra == ()
     # fresh: the function at the request's own time (pair base + horizon + offset / 1000)
-    assert cf.fresh.tolist() == [1060.03, 1300.15, 5900.2]
+    assert cf.fresh.tolist() == [1060.03, 1300.15, 5900.2, 80.25]
     market = Market(0)
     assert cf.realised.tolist() == [
         market.price_at("ETH/EUR", START + 30 + 60),
         market.price_at("ETH/EUR", START + 150 + 300),
         market.price_at("BTC/USD", START + 200 + 900),
+        market.price_at("SOL/USD", START + 250 + 60),
     ]
-    # each pair's window: from its first request's shortest target to the last request's
-    # longest; ETH/EUR floor(90/60) = M0+1 .. floor(500/60) = M0+8, BTC/USD
-    # floor(930/60) = M0+15 .. floor(1100/60) = M0+18
+    # each pair's window: from the first request's time plus the pair's shortest horizon to
+    # the last request's time plus its longest; ETH/EUR floor(90/60) = M0+1 .. floor(550/60)
+    # = M0+9, BTC/USD floor(930/60) = M0+15 .. floor(1150/60) = M0+19, SOL/USD
+    # floor(90/60) = M0+1 .. floor(310/60) = M0+5
     flat = plugin_scorer(w, Plugged()).markets[0].flat
-    assert len(flat) == 8 + 4
-    assert np.array_equal(flat[:8], market.prices("ETH/EUR", M0 + 1, 8))
-    assert np.array_equal(flat[8:], market.prices("BTC/USD", M0 + 15, 4))
+    assert len(flat) == 9 + 5 + 5
+    assert np.array_equal(flat[:9], market.prices("ETH/EUR", M0 + 1, 9))
+    assert np.array_equal(flat[9:14], market.prices("BTC/USD", M0 + 15, 5))
+    assert np.array_equal(flat[14:], market.prices("SOL/USD", M0 + 1, 5))
 
 
 def test_a_plugged_view_pairs_each_time_with_its_key() -> None:
