@@ -469,3 +469,33 @@ def test_a_day_long_model_delay_is_never_slept(ticks: Ticker) -> None:
     assert outcomes(rep) == ["miss", "hit"]
     assert rep.latency_ms.tolist() == [LOOKUP_MS + 86_400_000 + COMPUTE_MS + WRITE_MS, LOOKUP_MS]
     assert rep.age_s.tolist() == [0, 100_000]
+
+
+def test_a_request_past_the_grace_waits_for_the_running_refresh(ticks: Ticker) -> None:
+    """The refresh started by a stale answer at 14.5 runs to 15.5; at 15.25 the entry is past
+    its grace (10 + 5): the request waits for the refresh, its inference and nothing more."""
+    rows = [(0.0, A), (14.5, A), (15.25, A)]
+    rep = run(rows, "stale-while-revalidate", stale_grace_s=5.0)
+    assert outcomes(rep) == ["miss", "stale", "collapsed"]
+    assert rep.latency_ms.tolist() == [MISS_MS, LOOKUP_MS, LOOKUP_MS + 250 + COMPUTE_MS]
+    assert rep.age_s.tolist() == [0, 14.5, 1.03125]
+    assert rep.served_price.tolist() == [T0, T0, T0 + 14.5]
+
+
+def test_a_draw_equal_to_the_fail_rate_is_not_a_failure(ticks: Ticker) -> None:
+    """Seed 2's failure die draws 0.7182482021361644 first, then 0.196: at exactly that rate
+    the first computation succeeds (a draw fails below the rate) and the second fails."""
+    rep = run([(0.0, A), (10.0, A)], seed=2, model_fail_rate=0.7182482021361644)
+    assert rep.failed.tolist() == [False, True]
+    assert same(rep.served_price, [T0, NAN])
+
+
+def test_an_empty_workload(ticks: Ticker) -> None:
+    seen: list[int] = []
+    chunks: list[Chunk] = []
+    counters = replay_stream(workload([]), Models(), chunks.append, ttl_s=10.0,
+                             model_delay_s=1.0, backend="memory", cache_dir=None, namespace="e",
+                             progress=seen.append)  # fmt: skip
+    assert (chunks, seen) == ([], [0])
+    assert (counters.requests, counters.model_calls, counters.backend_errors) == (0, 0, 0)
+    assert (counters.duplicate_calls, counters.max_inflight, counters.model_runs) == (0, 0, 0)
