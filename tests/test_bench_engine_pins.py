@@ -387,18 +387,18 @@ def backend(monkeypatch: pytest.MonkeyPatch) -> Backend:
 
 
 def test_backend_errors_are_counted_and_served_around(ticks: Ticker, backend: Backend) -> None:
-    backend.bad_writes.add(1)  # the first entry is never stored
+    backend.bad_writes.update({1, 3})  # the first and third entries are never stored
     backend.bad_reads.add(3)  # the third read fails: a miss
     rows = [(0.0, A), (2.0, A), (4.0, A), (6.0, A)]
     rep = replay(workload(rows), Models(), ttl_s=10.0, model_delay_s=1.0, backend="memory",
                  cache_dir="/nowhere", namespace="ns-7", size_limit=123)  # fmt: skip
     # 0 computes, its write fails; 2 finds nothing (computes 2 -> 3, stored); 4's read fails
-    # (computes 4 -> 5); 6 is served the entry of 4
+    # (computes 4 -> 5, its write fails); 6 is served the entry of 2
     assert outcomes(rep) == ["miss", "miss", "miss", "hit"]
-    assert rep.backend_errors == 2
+    assert rep.backend_errors == 3  # write, read, write: each counted
     assert rep.latency_ms.tolist() == [MISS_MS, MISS_MS, MISS_MS, LOOKUP_MS]
     assert rep.lookup_ms.tolist() == [LOOKUP_MS] * 4  # a failed read is timed too
-    assert rep.served_price.tolist() == [T0, T0 + 2, T0 + 4, T0 + 4]
+    assert rep.served_price.tolist() == [T0, T0 + 2, T0 + 4, T0 + 2]
     (store,) = backend.opened
     key = "v1:m1:ETH/EUR:300"
     # each entry kept for the TTL plus the predictor's margin; the namespace emptied, then closed
@@ -499,3 +499,24 @@ def test_an_empty_workload(ticks: Ticker) -> None:
     assert (chunks, seen) == ([], [0])
     assert (counters.requests, counters.model_calls, counters.backend_errors) == (0, 0, 0)
     assert (counters.duplicate_calls, counters.max_inflight, counters.model_runs) == (0, 0, 0)
+
+
+class Numbered(Models):
+    """The price also says which call made it: the time plus the call's number in thousandths."""
+
+    def compute(self, pair: str, horizon_s: int, at: float) -> Computed:
+        super().compute(pair, horizon_s, at)
+        return Computed(predicted_price=at + len(self.calls) / 1000, as_of=at - 7.0, last_price=1.0)
+
+
+def test_three_computations_ending_together_are_written_in_the_order_they_started(
+    ticks: Ticker,
+) -> None:
+    """``none``: three requests at once compute three times; the three computations end at the
+    same instant and are written in the order they started, so the third one's entry stays."""
+    rep = run([(0.0, A), (0.0, A), (0.0, A), (2.0, A)], "none", models=Numbered())
+    assert outcomes(rep) == ["miss", "miss", "miss", "hit"]
+    assert (rep.model_calls, rep.duplicate_calls, rep.max_inflight) == (3, 2, 3)
+    assert rep.latency_ms.tolist() == [MISS_MS] * 3 + [LOOKUP_MS]
+    assert rep.age_s.tolist() == [0, 0, 0, 2]
+    assert rep.served_price.tolist() == [T0 + 1 / 1000, T0 + 2 / 1000, T0 + 3 / 1000, T0 + 3 / 1000]
