@@ -384,3 +384,79 @@ def test_app_from_env_serves_the_parents_settings(
         assert (health["ttl_s"], health["backend"]) == (33.0, "memory")
     finally:
         server.close()
+
+
+@pytest.fixture
+def with_routes(models_dir: Path, tmp_path: Path, fake_now: ManualClock) -> Iterator[str]:
+    """The served app plus four routes that fail the ways a route can: a query parameter that
+    does not validate, validation errors raised by hand, an HTTP error the app does not map, a
+    bug. None of the built-in routes takes a parameter today; these show that whatever a route
+    does, the answer is problem+json."""
+    from fastapi import HTTPException, Query
+    from fastapi.exceptions import RequestValidationError
+
+    settings = ServeSettings(ttl_s=90, cache_dir=str(tmp_path / "cache"),
+                             models_dir=str(models_dir))  # fmt: skip
+    dispatch = create_app(settings)
+    api = dispatch.app
+
+    @api.get("/typed")  # type: ignore[attr-defined, untyped-decorator]
+    async def typed(n: int = Query()) -> dict[str, int]:
+        return {"n": n}
+
+    @api.get("/raised/{case}")  # type: ignore[attr-defined, untyped-decorator]
+    async def raised(case: str) -> None:
+        errors: dict[str, list[dict[str, Any]]] = {
+            "none": [],
+            "two": [{"loc": ("body", "a", 1), "msg": "first"}, {"loc": ("b",), "msg": "second"}],
+            "no-msg": [{"loc": ("q",)}],
+            "no-loc": [{"msg": "odd"}],
+        }
+        if case == "teapot":
+            raise HTTPException(418, "short and stout", headers={"x-spout": "1"})
+        if case == "bug":
+            raise RuntimeError("a bug")
+        raise RequestValidationError(errors[case])
+
+    server = run_app(dispatch, settings.max_connections)
+    try:
+        yield next(server)
+    finally:
+        server.close()
+
+
+def problem_of(r: httpx.Response) -> tuple[int, str, str]:
+    assert r.headers["content-type"] == PROBLEM and r.headers["cache-control"] == "no-store"
+    body = r.json()
+    assert body["status"] == r.status_code and body["type"] == "about:blank"
+    return r.status_code, body["code"], body["detail"]
+
+
+def test_validation_errors_are_422_problems(with_routes: str) -> None:
+    url = with_routes
+    assert httpx.get(f"{url}/typed", params={"n": "3"}).json() == {"n": 3}
+    assert problem_of(httpx.get(f"{url}/typed", params={"n": "x"})) == (
+        422, "bad_request",
+        "query.n: Input should be a valid integer, unable to parse string as an integer",
+    )  # fmt: skip
+    assert problem_of(httpx.get(f"{url}/typed")) == (422, "bad_request", "query.n: Field required")
+    assert httpx.get(f"{url}/typed").json()["title"] == "Unprocessable Entity"
+    raised = [("none", "invalid request"), ("two", "body.a.1: first"),
+              ("no-msg", "q: invalid request"), ("no-loc", "invalid request")]  # fmt: skip
+    for case, detail in raised:
+        assert problem_of(httpx.get(f"{url}/raised/{case}")) == (422, "bad_request", detail)
+
+
+def test_other_http_errors_and_bugs_are_problems(
+    with_routes: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    r = httpx.get(f"{with_routes}/raised/teapot")
+    assert problem_of(r) == (418, "http_error", "short and stout")
+    assert r.headers["x-spout"] == "1" and r.json()["title"] == "I'm a Teapot"
+    with caplog.at_level("ERROR", logger="predcache.server"):
+        r = httpx.get(f"{with_routes}/raised/bug")
+    assert problem_of(r) == (500, "internal", "internal error; see the server log")
+    assert r.json()["title"] == "Internal Server Error"
+    (record,) = [rec for rec in caplog.records if rec.name == "predcache.server"]
+    assert record.getMessage() == "internal error" and record.levelname == "ERROR"
+    assert record.exc_info is not None and str(record.exc_info[1]) == "a bug"
