@@ -142,6 +142,39 @@ EQUIVALENT: frozenset[str] = frozenset(
         "predcache.report.load.x_load_summaries__mutmut_60",
         "predcache.report.load.x_load_summaries__mutmut_61",
         "predcache.report.load.x_load_summaries__mutmut_62",
+        # bench.engine._Run.__init__: the predictor's `cross_process_lock` (None, True, left
+        # out) and `model_delay_s` (left out) configure only its serve path (the lease lock and
+        # the wait in Filler, the slept delay); the engine calls `read`, `usable`, `compute` and
+        # `put` only, and its sleep is a no-op: the delay is the engine's own simulated one
+        "predcache.bench.engine.xǁ_Runǁ__init____mutmut_16",
+        "predcache.bench.engine.xǁ_Runǁ__init____mutmut_23",
+        "predcache.bench.engine.xǁ_Runǁ__init____mutmut_25",
+        "predcache.bench.engine.xǁ_Runǁ__init____mutmut_28",
+        # the per-key flight state's first values (`flight_end` 1.0, `flight_failed` True,
+        # `flight_chain` 1.0): each is read only while `inflight[k]` is non-zero, and `start`
+        # sets all three before it makes it so
+        "predcache.bench.engine.xǁ_Runǁ__init____mutmut_40",
+        "predcache.bench.engine.xǁ_Runǁ__init____mutmut_45",
+        "predcache.bench.engine.xǁ_Runǁ__init____mutmut_48",
+        # `seq` from 1: it only orders computations that end at the same instant, and the order
+        # of any two stays the same
+        "predcache.bench.engine.xǁ_Runǁ__init____mutmut_53",
+        # `rate >= 0`: at rate 0 the draw `< 0` never fails; the draw comes from the failure
+        # die's own stream, which nothing else reads
+        "predcache.bench.engine.xǁ_Runǁstart__mutmut_41",
+        # `seq += 2`: still increasing, so computations ending together keep their order
+        "predcache.bench.engine.xǁ_Runǁstart__mutmut_77",
+        # own: a failed request's age `1.0`: replay_chunk overwrites the age of every request
+        # served nothing with NaN
+        "predcache.bench.engine.xǁ_Runǁown__mutmut_57",
+        # run: `float("INF")` is `float("inf")`
+        "predcache.bench.engine.xǁ_Runǁrun__mutmut_20",
+        # replay_chunk: `pending[0][1] <= t` (the sequence number, always far below an epoch
+        # time) calls finish_until before every request, which writes exactly what ended by `t`
+        "predcache.bench.engine.xǁ_Runǁreplay_chunk__mutmut_17",
+        # a refresh's origin -2 for -1: only `origin >= 0` is ever asked (no request waits)
+        "predcache.bench.engine.xǁ_Runǁreplay_chunk__mutmut_81",
+        "predcache.bench.engine.xǁ_Runǁreplay_chunk__mutmut_100",
     }
 )
 
