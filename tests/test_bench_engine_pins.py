@@ -521,3 +521,28 @@ def test_three_computations_ending_together_are_written_in_the_order_they_starte
     assert rep.latency_ms.tolist() == [MISS_MS] * 3 + [LOOKUP_MS]
     assert rep.age_s.tolist() == [0, 0, 0, 2]
     assert rep.served_price.tolist() == [T0 + 1 / 1000, T0 + 2 / 1000, T0 + 3 / 1000, T0 + 3 / 1000]
+
+
+def test_progress_at_every_multiple_of_the_mask_across_chunks(
+    ticks: Ticker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Progress is reported when the request number is a multiple of PROGRESS_MASK + 1,
+    wherever the chunks start: chunks of 3 and a report every 4 requests, then the total."""
+    monkeypatch.setattr(engine, "CHUNK", 3)
+    monkeypatch.setattr(engine, "PROGRESS_MASK", 3)
+    seen: list[int] = []
+    rows = [(float(i), A) for i in range(6)]
+    replay_stream(workload(rows), Models(), lambda chunk: None, ttl_s=10.0, model_delay_s=1.0,
+                  backend="memory", cache_dir=None, namespace="p",
+                  progress=seen.append)  # fmt: skip
+    assert seen == [0, 4, 6]
+
+
+def test_no_grace_and_no_stale_if_error_unless_asked(ticks: Ticker) -> None:
+    """replay's defaults: stale-while-revalidate without a grace serves nothing stale, and a
+    failure (seed 7: ok, then fail) without stale-if-error is a failure even right at expiry."""
+    rep = run([(0.0, A), (10.5, A)], "stale-while-revalidate")
+    assert outcomes(rep) == ["miss", "miss"]
+    rep = run([(0.0, A), (10.0, A)], delay=0.0, seed=7, model_fail_rate=0.5)
+    assert rep.failed.tolist() == [False, True]
+    assert not rep.stale_if_error.any()
