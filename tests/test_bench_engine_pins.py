@@ -463,6 +463,11 @@ def test_ttl_zero_is_the_no_cache_row(ticks: Ticker) -> None:
     rep = run(rows, ttl=1.0, delay=0.25)
     assert outcomes(rep) == ["miss", "hit"]
     assert (rep.model_calls, rep.model_runs) == (1, 1)
+    seen: list[int] = []  # the no-cache row reports its progress too
+    replay_stream(workload(rows), Models(), lambda chunk: None, ttl_s=0.0, model_delay_s=0.25,
+                  backend="memory", cache_dir=None, namespace="z",
+                  progress=seen.append)  # fmt: skip
+    assert seen == [2]
 
 
 def test_a_day_long_model_delay_is_never_slept(ticks: Ticker) -> None:
