@@ -416,12 +416,17 @@ def test_a_value_diskcache_kept_in_a_file_is_read_through_diskcache(tmp_path: Pa
     big["pad"] = "x" * 40_000
     foreign = diskcache.Cache(str(tmp_path))
     foreign.set("k", encode_entry(big))  # type: ignore[arg-type]
+    blob = b"\x00" * 40_000
+    foreign.set("blob", blob)
     foreign.close()
-    assert [p.suffix for p in tmp_path.rglob("*.val")] == [".val"]  # really a file
+    assert len(list(tmp_path.rglob("*.val"))) == 2  # really files
     store = DiskStore(tmp_path)
     assert store.get("k") == big
     assert store.get("missing") is None
     assert store.corrupt_reads == 0
+    with store.cache.get("blob", read=True) as handle:  # bytes in a file: an open file if asked
+        assert handle.read() == blob
+    assert store.cache.get("blob") == blob
     store.close()
 
 
