@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -20,10 +21,11 @@ import diskcache
 import pytest
 from diskcache.core import MODE_PICKLE
 
-from predcache.entry import encode_entry
+from predcache.entry import decode_entry, encode_entry
 from predcache.errors import StoreError
 from predcache.keys import namespaced
 from predcache.store import disk as disk_module
+from predcache.store import disk_reader
 from predcache.store.disk import DB_NAME, LOCK_TAG, DiskStore, PickleRefused, is_corruption
 from tests.test_store_contract import entry
 
@@ -435,4 +437,65 @@ def test_a_database_without_tables_is_a_plain_miss(tmp_path: Path) -> None:
     store = DiskStore(tmp_path)
     assert store.get("k") is None
     assert store.corrupt_reads == 0  # nothing there: a miss, not a corrupt entry
+    store.close()
+
+
+# ---- the read path (predcache.store.disk_reader) --------------------------------------------
+
+
+def test_the_reader_waits_a_minute_for_a_busy_database_from_any_thread(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path)
+    store.set("k", entry(1.0))
+    assert store.get("k") == entry(1.0)
+    con = store._reader._con
+    assert con is not None
+    assert con.execute("PRAGMA busy_timeout").fetchone() == (60_000,)  # as diskcache's own
+    got: list[object] = []
+    worker = threading.Thread(target=lambda: got.append(store.get("k")))  # a server thread
+    worker.start()
+    worker.join()
+    assert got == [entry(1.0)]
+    store.close()
+
+
+def test_a_kept_entry_is_read_again_only_after_a_commit_and_decoded_only_if_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[object] = []
+
+    def counting(raw: object) -> object:
+        decoded.append(raw)
+        return decode_entry(raw)
+
+    monkeypatch.setattr(disk_reader, "decode_entry", counting)
+    store = DiskStore(tmp_path)
+    store.set("k", entry(1.0))
+    assert store.get("k") == entry(1.0)
+    con = store._reader._con
+    assert con is not None
+    selects: list[str] = []
+    con.set_trace_callback(lambda sql: selects.append(sql) if sql.startswith("SELECT") else None)
+    assert store.get("k") == entry(1.0)  # nothing committed: the kept entry, no query
+    assert (len(selects), len(decoded)) == (0, 1)
+    store.set("j", entry(2.0))  # a commit to another key
+    assert store.get("k") == entry(1.0)  # queried again, the same text: not decoded again
+    assert (len(selects), len(decoded)) == (1, 1)
+    store.set("k", entry(3.0))
+    assert store.get("k") == entry(3.0)
+    assert (len(selects), len(decoded)) == (2, 2)
+    store.close()
+
+
+def test_kept_entries_are_dropped_all_at_once_when_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(disk_reader, "KEEP_MAX", 3)
+    store = DiskStore(tmp_path)
+    for i in range(4):
+        store.set(f"k{i}", entry(float(i + 1)))
+    for i in range(3):
+        assert store.get(f"k{i}") == entry(float(i + 1))
+    assert sorted(store._reader._kept) == ["k0", "k1", "k2"]
+    assert store.get("k3") == entry(4.0)
+    assert sorted(store._reader._kept) == ["k3"]  # full: cleared, then the new one kept
     store.close()
