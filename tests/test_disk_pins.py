@@ -499,3 +499,44 @@ def test_kept_entries_are_dropped_all_at_once_when_full(
     assert store.get("k3") == entry(4.0)
     assert sorted(store._reader._kept) == ["k3"]  # full: cleared, then the new one kept
     store.close()
+
+
+def test_a_deleted_row_is_not_kept(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path)
+    store.set("k", entry(1.0))
+    assert store.get("k") == entry(1.0)
+    assert "k" in store._reader._kept
+    assert store.delete("k")
+    assert store.get("k") is None
+    assert "k" not in store._reader._kept
+    store.close()
+
+
+def test_the_fork_hook_gives_every_reader_a_new_lock_and_connection(tmp_path: Path) -> None:
+    """What a forked child runs first (``os.register_at_fork``), run here in-process: the
+    inherited connection is let go and the next read opens its own."""
+    store = DiskStore(tmp_path)
+    store.set("k", entry(1.0))
+    assert store.get("k") == entry(1.0)
+    reader = store._reader
+    lock, con = reader._lock, reader._con
+    disk_reader._after_fork_in_child()
+    assert reader._con is None and reader.ino is None and reader._lock is not lock
+    assert store.get("k") == entry(1.0)
+    assert reader._con is not None and reader._con is not con
+    store.close()
+
+
+def test_after_a_quarantine_the_watch_sees_nothing_open(
+    tmp_path: Path, ticks: Ticks, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = DiskStore(tmp_path)
+    store.set("k", entry(1.0))
+    assert store.get("k") == entry(1.0)
+    caplog.set_level(logging.WARNING, logger="predcache")
+    assert store._recover(Op("database disk image is malformed")) is True
+    assert store._reader.ino is None and store._cache is None
+    ticks.now = 101.0  # a look is due: with nothing open there is nothing to look at
+    assert store.get("k") is None
+    assert watch_warnings(caplog) == []
+    store.close()
