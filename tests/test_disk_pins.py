@@ -540,3 +540,22 @@ def test_after_a_quarantine_the_watch_sees_nothing_open(
     assert store.get("k") is None
     assert watch_warnings(caplog) == []
     store.close()
+
+
+def test_a_stale_shm_file_beside_a_rollback_journal_database_is_ignored(tmp_path: Path) -> None:
+    """Only a WAL-mode connection's -shm file says whether anything was committed: a leftover
+    one (from a crash while the file was in WAL mode) must not stop a read seeing a change."""
+    store = DiskStore(tmp_path)
+    store.set("k", entry(1.0))
+    store.close()
+    con = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    assert con.execute("PRAGMA journal_mode=DELETE").fetchone() == ("delete",)
+    header = bytes(12) + b"\x01" + bytes(35)  # a set-up header, its two copies equal
+    (tmp_path / f"{DB_NAME}-shm").write_bytes(header + header + bytes(40))
+    reader = disk_reader.DiskReader(tmp_path / DB_NAME)
+    assert reader.read("k") == entry(1.0)
+    con.execute("UPDATE Cache SET value = ? WHERE key = 'k'", (encode_entry(entry(2.0)),))
+    assert reader.read("k") == entry(2.0)
+    assert reader._wal is None
+    reader.close()
+    con.close()
