@@ -175,6 +175,29 @@ EQUIVALENT: frozenset[str] = frozenset(
         # a refresh's origin -2 for -1: only `origin >= 0` is ever asked (no request waits)
         "predcache.bench.engine.xǁ_Runǁreplay_chunk__mutmut_81",
         "predcache.bench.engine.xǁ_Runǁreplay_chunk__mutmut_100",
+        # store.disk_reader: the header kept from the last ask starts (and restarts) as "" or
+        # None: header() returns 48 bytes or None, and None never matches, so both ask SQLite
+        "predcache.store.disk_reader.xǁDiskReaderǁ__init____mutmut_10",
+        "predcache.store.disk_reader.xǁDiskReaderǁ_open__mutmut_35",
+        "predcache.store.disk_reader.xǁDiskReaderǁ_close__mutmut_4",
+        # the first data_version answer (None or 1 for 0) is never returned: the header kept
+        # with it is None until SQLite has been asked, which sets the answer
+        "predcache.store.disk_reader.xǁDiskReaderǁ__init____mutmut_11",
+        "predcache.store.disk_reader.xǁDiskReaderǁ__init____mutmut_12",
+        # without isolation_level=None, Python's sqlite3 opens an implicit transaction only
+        # before INSERT/UPDATE/DELETE/REPLACE; this connection runs only SELECT and PRAGMA
+        "predcache.store.disk_reader.xǁDiskReaderǁ_open__mutmut_12",
+        # SQLite's pragma names are case-insensitive ("pragma journal_mode", "JOURNAL_MODE")
+        "predcache.store.disk_reader.xǁDiskReaderǁ_open__mutmut_23",
+        "predcache.store.disk_reader.xǁDiskReaderǁ_open__mutmut_24",
+        # store.wal_index: O_RDONLY & O_CLOEXEC is O_RDONLY (0), and Python opens every file
+        # descriptor non-inheritable anyway (PEP 446): the same close-on-exec descriptor
+        "predcache.store.wal_index.xǁWalIndexǁopen__mutmut_6",
+        # store.disk: SQL keywords and SQLite's table and column names are case-insensitive
+        "predcache.store.disk.xǁDiskStoreǁ_rows__mutmut_8",
+        "predcache.store.disk.xǁDiskStoreǁ_rows__mutmut_9",
+        "predcache.store.disk.xǁDiskStoreǁ_rows__mutmut_16",
+        "predcache.store.disk.xǁDiskStoreǁ_rows__mutmut_17",
     }
 )
 
