@@ -198,6 +198,9 @@ EQUIVALENT: frozenset[str] = frozenset(
         "predcache.store.disk.xǁDiskStoreǁ_rows__mutmut_9",
         "predcache.store.disk.xǁDiskStoreǁ_rows__mutmut_16",
         "predcache.store.disk.xǁDiskStoreǁ_rows__mutmut_17",
+        # store.redis: redis-py's ConnectionPool.disconnect tests `if inuse_connections:`, so
+        # None drops only the idle connections, as False does
+        "predcache.store.redis.xǁRedisStoreǁ_drop_idle__mutmut_1",
     }
 )
 

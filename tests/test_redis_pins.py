@@ -349,3 +349,18 @@ def test_an_unused_store_closes_without_connecting() -> None:
     store = RedisStore(parse_redis_url(f"redis://127.0.0.1:{free_port()}/0"))
     store.close()
     assert store._clients() == []
+
+
+def test_entry_keys_are_exactly_the_stores_own(redis_url: str, raw: redis.Redis[bytes]) -> None:
+    """Without a namespace the SCAN sees every namespace's keys too; only the store's own
+    ``prefix:{key}`` ones are its entry keys, never a namespaced child's, never a lock."""
+    plain = RedisStore(parse_redis_url(redis_url))
+    child = RedisStore(parse_redis_url(redis_url), namespace="bench")
+    plain.set("v1:a:ETH/EUR:300", entry())
+    child.set("v1:a:ETH/EUR:60", entry())
+    plain.acquire_lock("v1:a:ETH/EUR:300:lock", 30)
+    raw.set("predcache:stray}", "x")  # under the prefix, not a store key
+    assert plain.entry_keys() == ["v1:a:ETH/EUR:300"]
+    assert child.entry_keys() == ["v1:a:ETH/EUR:60"]
+    plain.close()
+    child.close()
