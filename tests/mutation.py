@@ -115,6 +115,18 @@ EQUIVALENT: frozenset[str] = frozenset(
         # prediction is the function itself, and only paths 1.. (none here) read a grid
         "predcache.bench.accuracy.x_plugin_scorer__mutmut_43",
         "predcache.bench.accuracy.x_plugin_scorer__mutmut_56",
+        # bench.summary.summarise: the Chunk's `start` (None, 1), `times` (None, zeros(1)) and
+        # `key_index` (None): RowStats.add never reads them (it scores through the
+        # Counterfactuals); the Counters' `requests` (None): summarise_stats counts its RowStats
+        "predcache.bench.summary.x_summarise__mutmut_4",
+        "predcache.bench.summary.x_summarise__mutmut_28",
+        "predcache.bench.summary.x_summarise__mutmut_5",
+        "predcache.bench.summary.x_summarise__mutmut_30",
+        "predcache.bench.summary.x_summarise__mutmut_6",
+        "predcache.bench.summary.x_summarise__mutmut_38",
+        # summarise_stats: `if n or True` for `if n`: with no requests both raise
+        # ZeroDivisionError (the original at `hits / n`), with requests both divide
+        "predcache.bench.summary.x_summarise_stats__mutmut_11",
         # server.protocol: a str never reaches `_kind` (a string is valid for both fields)
         "predcache.server.protocol.x__kind__mutmut_8",
         "predcache.server.protocol.x__kind__mutmut_9",

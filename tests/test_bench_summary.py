@@ -82,7 +82,7 @@ ROW: dict[str, Any] = {
     "latency_p99_ms": 6.08571,  # rank 4.95: 5 + 0.95 * 8/7
     "hit_latency_p50_ms": 0.22917,  # (1/8 + 1/3) / 2 = 11/48
     "miss_latency_p50_ms": 5.57143,  # (5 + 43/7) / 2 = 39/7
-    "speedup_vs_no_cache": 2.766,  # 7 / mean (the mean below) = 7056/2551 = 2.76597..
+    "speedup_vs_no_cache": 3.161,  # 8 / mean (the mean below) = 8064/2551 = 3.16111..
     "mean_age_s": 20.916,  # 125.5 / 6 = 20.91666.., floored to the ms
     "p95_age_s": 76.625,  # sorted 0 0 0 10 20 95.5, rank 4.75: 20 + 0.75 * 75.5
     "max_age_s": 95.5,
@@ -142,7 +142,7 @@ def same(row: dict[str, Any], expected: dict[str, Any]) -> None:
 
 
 def test_every_cell_of_a_hand_worked_row() -> None:
-    row = summarise(replay(), scored(), expected=EXPECTED, baseline_mean_ms=7.0, context=CONTEXT)
+    row = summarise(replay(), scored(), expected=EXPECTED, baseline_mean_ms=8.0, context=CONTEXT)
     same(row, ROW)
 
 
@@ -162,7 +162,7 @@ def test_fresh_errors_summed_by_another_row_are_used_as_given() -> None:
     counters = Counters(90.0, "stale-while-revalidate", 6, 2, 1, 0.01281, 1, 2, 3)
     row = summarise_stats(
         stats, counters, fresh_sums=np.array([0.0, 4000.0]), expected=EXPECTED,
-        baseline_mean_ms=7.0, context=CONTEXT,
+        baseline_mean_ms=8.0, context=CONTEXT,
     )  # fmt: skip
     same(row, ROW)
 
@@ -184,7 +184,7 @@ def test_empty_cells_where_a_figure_does_not_exist() -> None:
     )  # fmt: skip
     context = {k: v for k, v in CONTEXT.items() if not k.startswith(("stale", "model_"))}
     context["model_delay_ms"] = 2.5
-    row = summarise(no_cache, one_path, expected=None, baseline_mean_ms=7.0, context=context)
+    row = summarise(no_cache, one_path, expected=None, baseline_mean_ms=8.0, context=context)
     assert row["ttl_s"] == 0 and type(row["ttl_s"]) is int
     assert {k: row[k] for k in ("hits", "misses", "hit_ratio", "served_from_cache_ratio")} == {
         "hits": 0, "misses": 6, "hit_ratio": 0.0, "served_from_cache_ratio": 0.0,
@@ -206,7 +206,7 @@ def test_empty_cells_where_a_figure_does_not_exist() -> None:
 
 def test_a_ttl_between_whole_seconds_keeps_its_fraction() -> None:
     row = summarise(
-        replay(ttl_s=0.5), scored(), expected=EXPECTED, baseline_mean_ms=7.0, context=CONTEXT
+        replay(ttl_s=0.5), scored(), expected=EXPECTED, baseline_mean_ms=8.0, context=CONTEXT
     )
     assert row["ttl_s"] == 0.5 and type(row["ttl_s"]) is float
     assert row["lookup_p50_ms"] == 0.41667  # a cache, if a short one: lookups counted
@@ -235,5 +235,27 @@ def test_past_the_exact_limit_the_row_says_its_percentiles_are_estimates() -> No
 def test_ages_are_floored_to_the_millisecond(age: float, cell: float) -> None:
     """An entry served at 89.9996 s under a 90 s TTL must not read as 90.0."""
     rep = replay(age_s=np.full(6, age))
-    row = summarise(rep, scored(), expected=EXPECTED, baseline_mean_ms=7.0, context=CONTEXT)
+    row = summarise(rep, scored(), expected=EXPECTED, baseline_mean_ms=8.0, context=CONTEXT)
     assert (row["mean_age_s"], row["p95_age_s"], row["max_age_s"]) == (cell, cell, cell)
+
+
+def test_a_failed_request_counts_in_latency_but_not_in_ages_or_accuracy() -> None:
+    """Request 5 (a miss in minute 101) failed: it served nothing, so ages and errors are over
+    the five answered requests; its latency still counts."""
+    failed = np.array([False] * 5 + [True])
+    row = summarise(
+        replay(failed=failed), scored(), expected=EXPECTED, baseline_mean_ms=8.0, context=CONTEXT
+    )
+    assert (row["requests"], row["failed"], row["hit_ratio"]) == (6, 1, 0.333333)
+    assert row["latency_mean_ms"] == ROW["latency_mean_ms"]
+    # ages 0 10 0 95.5 20: mean 25.1; sorted 0 0 10 20 95.5, p95 at rank 3.8: 20 + 0.8 * 75.5
+    # = 80.4, which numpy's interpolation gives as 80.39999..: floored to 80.399
+    assert (row["mean_age_s"], row["p95_age_s"], row["max_age_s"]) == (25.1, 80.399, 95.5)
+    # path 0: served 400 bps over 5, fresh exact; path 1: fresh columns 0 0 0 1 1 -> three
+    # times 1000/3 and twice 1000 bps = 3000 / 5, served at column 0: five times 1000/3 / 5
+    assert row["mae_fresh_bps"] == 300.0  # (0 + 600) / 2
+    assert row["mae_served_bps"] == 206.6667  # (80 + 1000/3) / 2
+    assert row["added_error_bps"] == -93.3333
+    assert row["added_error_path0_bps"] == 80.0
+    assert row["added_error_ci95_bps"] == 339.7333  # 0.98 * |80 - (1000/3 - 600)|
+    assert row["drift_bps"] == 80.0
