@@ -213,6 +213,10 @@ EQUIVALENT: frozenset[str] = frozenset(
         # store.redis: redis-py's ConnectionPool.disconnect tests `if inuse_connections:`, so
         # None drops only the idle connections, as False does
         "predcache.store.redis.xǁRedisStoreǁ_drop_idle__mutmut_1",
+        # `_release`/`_renew` starting as "" for None: `_client()` sets both on first use, and
+        # both are read only after a call to `_client()` (`_release_script`, `renew`)
+        "predcache.store.redis.xǁRedisStoreǁ__init____mutmut_14",
+        "predcache.store.redis.xǁRedisStoreǁ__init____mutmut_15",
         # SCAN's COUNT (500, or Redis's default 10 without it) is a hint of the work per call:
         # a full iteration returns the same keys, only in more round trips
         "predcache.store.redis.xǁRedisStoreǁ_entry_keys__mutmut_7",
