@@ -295,8 +295,11 @@ def test_a_deleted_directory_under_a_writer_is_re_created(
     d = tmp_path / "c"
     store = DiskStore(d)
     caplog.set_level(logging.WARNING, logger="predcache")
-    store.set("a", entry(1.0))  # only diskcache is open (no read yet)
+    store.set("a", entry(1.0))  # only diskcache is open (no read yet): first look at 101.0
     shutil.rmtree(d)
+    ticks.now = 100.5
+    store.set("early", entry(1.0))  # within the first second: no look (into the unlinked file)
+    assert watch_warnings(caplog) == []
     ticks.now = 101.0
     store.set("b", entry(2.0))
     assert d.stat().st_mode & 0o777 == 0o700
