@@ -562,3 +562,30 @@ def test_a_stale_shm_file_beside_a_rollback_journal_database_is_ignored(tmp_path
     assert reader._wal is None
     reader.close()
     con.close()
+
+
+def test_opening_a_damaged_file_quarantines_it_and_says_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / DB_NAME).write_bytes(b"not a database at all" * 500)
+    store = DiskStore(tmp_path)
+    caplog.set_level(logging.WARNING, logger="predcache")
+    store.set("k", entry())  # diskcache opens first (no read before): the open quarantines
+    assert store.get("k") == entry()
+    [record] = [r for r in caplog.records if r.name == "predcache"]
+    assert "was corrupt (file is not a database); moved it to cache.db.corrupt-" in (
+        record.getMessage()
+    )
+    store.close()
+
+
+def test_a_directory_that_cannot_be_made_at_the_first_open(tmp_path: Path) -> None:
+    d = tmp_path / "p" / "c"
+    store = DiskStore(d)
+    shutil.rmtree(tmp_path / "p")
+    (tmp_path / "p").write_text("a file where the parent was")
+    with pytest.raises(StoreError) as err:
+        store.set("k", entry())
+    assert str(err.value) == (
+        f'cannot open cache dir {d}: Cache directory "{d}" does not exist and could not be created'
+    )
