@@ -210,6 +210,16 @@ EQUIVALENT: frozenset[str] = frozenset(
         "predcache.store.disk.xǁDiskStoreǁ_rows__mutmut_9",
         "predcache.store.disk.xǁDiskStoreǁ_rows__mutmut_16",
         "predcache.store.disk.xǁDiskStoreǁ_rows__mutmut_17",
+        # `namespace or True` for the read prefix: without a namespace that is
+        # namespaced("", "") == "", the prefix the original uses too
+        "predcache.store.disk.xǁDiskStoreǁ__init____mutmut_8",
+        # `_db_ino = ""` at start: it is read only while diskcache is open, and opening sets it
+        "predcache.store.disk.xǁDiskStoreǁ__init____mutmut_20",
+        # `_warned = None` for False: as falsy, the first warning is still said
+        "predcache.store.disk.xǁDiskStoreǁ__init____mutmut_23",
+        # the watch's `ino = ""` for a missing file: a non-empty set of inodes is a subset of
+        # neither {None} nor {""}, and an empty one of both
+        "predcache.store.disk.xǁDiskStoreǁ_watch__mutmut_8",
         # store.redis: redis-py's ConnectionPool.disconnect tests `if inuse_connections:`, so
         # None drops only the idle connections, as False does
         "predcache.store.redis.xǁRedisStoreǁ_drop_idle__mutmut_1",
