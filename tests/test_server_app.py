@@ -215,6 +215,9 @@ def test_failing_models_answer_503_and_are_counted(serve: Serve) -> None:
     r = predict(url)
     assert r.status_code == 503 and r.headers["content-type"] == PROBLEM
     assert r.json()["code"] == "compute"
+    assert r.json()["detail"] == (
+        "model call failed for ETH/EUR: simulated failure (--model-fail-rate 1)"
+    )
     assert metric_lines(url, "predcache_model_calls_total") == ["predcache_model_calls_total 1.0"]
 
 
@@ -460,3 +463,23 @@ def test_other_http_errors_and_bugs_are_problems(
     (record,) = [rec for rec in caplog.records if rec.name == "predcache.server"]
     assert record.getMessage() == "internal error" and record.levelname == "ERROR"
     assert record.exc_info is not None and str(record.exc_info[1]) == "a bug"
+
+
+def test_the_models_come_from_the_configured_folder(
+    serve: Serve, models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``models_dir`` wins over the environment's folder, which holds another ETH/EUR model."""
+    import shutil
+
+    from predcache.artifact import artifact_path, save_artifact
+    from predcache.registry import ModelRegistry
+    from predcache.training import train_synthetic
+
+    other = tmp_path / "other-models"
+    shutil.copytree(models_dir, other)
+    save_artifact(train_synthetic("ETH/EUR", days=3), artifact_path(other, "ETH/EUR"))
+    monkeypatch.setenv("PREDCACHE_MODELS_DIR", str(other))
+    mine = ModelRegistry(models_dir, auto_train=False).version("ETH/EUR")
+    assert mine != ModelRegistry(other, auto_train=False).version("ETH/EUR")
+    url = serve(ttl_s=90, models_dir=str(models_dir))
+    assert predict(url).json()["model_version"] == mine
