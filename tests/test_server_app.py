@@ -334,7 +334,15 @@ def test_framework_errors_are_problems(serve: Serve) -> None:
     assert r.json() == {"type": "about:blank", "title": "Method Not Allowed", "status": 405,
                         "detail": "Method Not Allowed", "code": "method_not_allowed"}  # fmt: skip
     assert httpx.get(f"{url}/redoc").status_code == 404  # no /redoc
-    assert httpx.get(f"{url}/docs").status_code == 200  # the offline page instead
+    docs = httpx.get(f"{url}/docs")  # the offline page instead of FastAPI's CDN one
+    assert docs.status_code == 200 and "/static/docs/swagger-ui-bundle.js" in docs.text
+    assert "cdn.jsdelivr.net" not in docs.text
+    front = httpx.get(f"{url}/", headers={"accept": "application/json"})
+    assert front.status_code == 200
+    facts = front.json()
+    assert (facts["cache"]["ttl_s"], facts["cache"]["backend"]) == (90.0, "disk")
+    trained = sorted(m["pair"] for m in facts["models"] if m["version"] is not None)
+    assert trained == ["BTC/USD", "ETH/EUR", "SOL/USD"]  # the session's trained models
 
 
 def test_the_openapi_document(serve: Serve) -> None:
