@@ -399,12 +399,14 @@ def test_app_from_env_serves_the_parents_settings(
 
 @pytest.fixture
 def with_routes(models_dir: Path, tmp_path: Path, fake_now: ManualClock) -> Iterator[str]:
-    """The served app plus four routes that fail the ways a route can: a query parameter that
+    """The served app plus routes that fail the ways a route can: a query parameter that
     does not validate, validation errors raised by hand, an HTTP error the app does not map, a
-    bug. None of the built-in routes takes a parameter today; these show that whatever a route
-    does, the answer is problem+json."""
+    bug, one of predcache's own errors. None of the built-in routes takes a parameter today;
+    these show that whatever a route does, the answer is problem+json."""
     from fastapi import HTTPException, Query
     from fastapi.exceptions import RequestValidationError
+
+    from predcache.errors import BackendUnavailableError
 
     settings = ServeSettings(ttl_s=90, cache_dir=str(tmp_path / "cache"),
                              models_dir=str(models_dir))  # fmt: skip
@@ -427,6 +429,8 @@ def with_routes(models_dir: Path, tmp_path: Path, fake_now: ManualClock) -> Iter
             raise HTTPException(418, "short and stout", headers={"x-spout": "1"})
         if case == "bug":
             raise RuntimeError("a bug")
+        if case == "predcache":
+            raise BackendUnavailableError("redis at redis://x is unavailable")
         raise RequestValidationError(errors[case])
 
     server = run_app(dispatch, settings.max_connections)
@@ -468,7 +472,11 @@ def test_other_http_errors_and_bugs_are_problems(
         r = httpx.get(f"{with_routes}/raised/bug")
     assert problem_of(r) == (500, "internal", "internal error; see the server log")
     assert r.json()["title"] == "Internal Server Error"
-    (record,) = [rec for rec in caplog.records if rec.name == "predcache.server"]
+    # predcache's own error raised in a route: its status, code and message, as on /predict
+    assert problem_of(httpx.get(f"{with_routes}/raised/predcache")) == (
+        503, "backend_unavailable", "redis at redis://x is unavailable",
+    )  # fmt: skip
+    (record, _) = [rec for rec in caplog.records if rec.name == "predcache.server"]
     assert record.getMessage() == "internal error" and record.levelname == "ERROR"
     assert record.exc_info is not None and str(record.exc_info[1]) == "a bug"
 
