@@ -179,6 +179,16 @@ EQUIVALENT: frozenset[str] = frozenset(
         # own: a failed request's age `1.0`: replay_chunk overwrites the age of every request
         # served nothing with NaN
         "predcache.bench.engine.xǁ_Runǁown__mutmut_57",
+        # server.app._unready_reason: the probe's key (`XX...XX`, upper case): any key answers
+        # whether the backend can be read; the entry it returns is never looked at
+        "predcache.server.app.x__unready_reason__mutmut_3",
+        "predcache.server.app.x__unready_reason__mutmut_4",
+        # create_app: `model_fail_rate >= 0` wraps the models at rate 0 too, where the draw
+        # `< 0` never fails (one more draw from the unseeded global generator changes no
+        # outcome's probability)
+        "predcache.server.app.x_create_app__mutmut_42",
+        # build_fastapi: `app.state.service = None`: nothing reads `app.state.service`
+        "predcache.server.app.x_build_fastapi__mutmut_20",
         # run: `float("INF")` is `float("inf")`
         "predcache.bench.engine.xǁ_Runǁrun__mutmut_20",
         # replay_chunk: `pending[0][1] <= t` (the sequence number, always far below an epoch
