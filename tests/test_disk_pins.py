@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import diskcache
@@ -70,9 +71,20 @@ def test_the_guard_names_what_it_refused_and_lets_json_keys_through(tmp_path: Pa
     store.close()
 
 
+@pytest.fixture
+def far_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A local time zone 12 hours from UTC, so a local-time stamp would show."""
+    monkeypatch.setenv("TZ", "Etc/GMT-12")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
 def test_quarantine_moves_the_file_aside_with_its_stamp_and_says_so(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, far_zone: None
 ) -> None:
+    assert time.localtime().tm_hour != time.gmtime().tm_hour
     store = DiskStore(tmp_path)
     store.set("k", entry())
     store.close()
