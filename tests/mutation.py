@@ -230,6 +230,8 @@ EQUIVALENT: frozenset[str] = frozenset(
         # the watch's `ino = ""` for a missing file: a non-empty set of inodes is a subset of
         # neither {None} nor {""}, and an empty one of both
         "predcache.store.disk.xǁDiskStoreǁ_watch__mutmut_8",
+        # get: `self._prefix or True`: without a namespace the prefix is "", and "" + key is key
+        "predcache.store.disk.xǁDiskStoreǁget__mutmut_3",
         # store.redis: redis-py's ConnectionPool.disconnect tests `if inuse_connections:`, so
         # None drops only the idle connections, as False does
         "predcache.store.redis.xǁRedisStoreǁ_drop_idle__mutmut_1",

@@ -601,3 +601,19 @@ def test_a_directory_that_cannot_be_made_at_the_first_open(tmp_path: Path) -> No
     assert str(err.value) == (
         f'cannot open cache dir {d}: Cache directory "{d}" does not exist and could not be created'
     )
+
+
+def test_the_store_resets_a_foreign_caches_eviction_and_statistics(tmp_path: Path) -> None:
+    """diskcache keeps its settings in the database: one made by someone else with LRU eviction
+    and statistics (both write on every read) is set back to what the reader needs."""
+    foreign = diskcache.Cache(str(tmp_path), eviction_policy="least-recently-used", statistics=True)
+    foreign.set("x", "y")
+    foreign.close()
+    store = DiskStore(tmp_path)
+    store.set("k", entry())
+    assert store.cache.eviction_policy == "least-recently-stored"
+    assert store.cache.statistics == 0
+    again = diskcache.Cache(str(tmp_path))  # what the database now says for everyone
+    assert (again.eviction_policy, again.statistics) == ("least-recently-stored", 0)
+    again.close()
+    store.close()
