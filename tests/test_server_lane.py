@@ -225,3 +225,30 @@ def test_a_later_slow_head_on_a_kept_alive_connection_gets_408(
         waited = time.monotonic() - started
     assert answer.startswith(b"HTTP/1.1 408 Request Timeout")
     assert 0.5 < waited < 10
+
+
+def test_with_an_access_log_every_request_takes_the_asgi_path(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    """uvicorn writes one access line per answer; the lane writes none, so it stands aside."""
+    settings = ServeSettings(ttl_s=90, cache_dir=str(tmp_path / "c"), models_dir=str(models_dir))
+    LaneSpy.started[0] = 0
+    with threaded_server(create_app(settings), LaneSpy, access_log=True, log_level="info") as port:
+        for _ in range(3):
+            assert _ask(port, _post())[0] == b"HTTP/1.1 200 OK"
+    assert LaneSpy.started[0] == 3
+
+
+def test_past_the_connection_limit_a_hit_is_refused_as_uvicorn_refuses_it(
+    models_dir: Path, tmp_path: Path, fake_now: ManualClock
+) -> None:
+    """``--max-connections`` (uvicorn's limit_concurrency) holds for hits the lane could serve."""
+    settings = ServeSettings(ttl_s=90, cache_dir=str(tmp_path / "c"), models_dir=str(models_dir))
+    with threaded_server(create_app(settings), LaneSpy, limit_concurrency=2) as port:
+        _ask(port, _post())
+        assert b"cache-status: predcache; hit; ttl=90" in _ask(port, _post())[1]  # the lane
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as first:
+            first.sendall(_post())
+            _read_answer(first, bytearray())  # this connection stays open: two are open below
+            status, _, body = _ask(port, _post())
+    assert (status, body) == (b"HTTP/1.1 503 Service Unavailable", b"Service Unavailable")

@@ -92,9 +92,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._head_bytes = 0
 
     def on_headers_complete(self) -> None:
+        self._head_done()
+        super().on_headers_complete()
+
+    def _head_done(self) -> None:
+        """The request's head is complete: its limits no longer apply."""
         self._in_head = False
         self._disarm()
-        super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
