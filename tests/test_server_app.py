@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 import types
 from collections.abc import Callable, Generator, Iterator
@@ -21,7 +20,6 @@ from typing import Any
 import httpx
 import pytest
 
-import predcache.predictor as predictor_module
 from predcache import factory
 from predcache.clock import ManualClock
 from predcache.keys import prediction_key
@@ -29,42 +27,20 @@ from predcache.server.app import app_from_env, create_app
 from predcache.server.settings import ENV_SETTINGS, ServeSettings
 from predcache.store import open_store
 from tests.fixtures.server import free_port
+from tests.fixtures.threaded import T0, threaded_server
 
-T0 = 1_800_000_000.0
 PROBLEM = "application/problem+json"
 Serve = Callable[..., str]
 
 
-@pytest.fixture
-def fake_now(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
-    clock = ManualClock(T0)
-    monkeypatch.setattr(predictor_module, "SystemClock", lambda: clock)
-    return clock
-
-
 def run_app(app: Any, max_connections: int) -> Generator[str]:
-    """Serve ``app`` under uvicorn in a thread until the generator is closed; its base URL."""
-    import uvicorn
-
+    """Serve ``app`` under uvicorn in a thread, with ``serve``'s protocol and limits, until the
+    generator is closed; its base URL."""
     from predcache.server.limits import uvicorn_limits
 
-    config = uvicorn.Config(app, log_level="warning", **uvicorn_limits(max_connections))
-    server = uvicorn.Server(config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(3000):
-            if server.started or not thread.is_alive():
-                break
-            thread.join(0.01)
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+    limits = uvicorn_limits(max_connections)
+    with threaded_server(app, limits.pop("http"), **limits) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
