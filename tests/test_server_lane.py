@@ -9,6 +9,8 @@ it starts, which is how a test knows which path answered.
 
 from __future__ import annotations
 
+import json
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ from predcache.clock import ManualClock
 from predcache.server.app import create_app
 from predcache.server.lane import HitLaneProtocol
 from predcache.server.limits import GuardedHttpToolsProtocol
+from predcache.server.service import PredictService
 from predcache.server.settings import ServeSettings
 from tests.fixtures.threaded import threaded_server
 
@@ -252,3 +255,56 @@ def test_past_the_connection_limit_a_hit_is_refused_as_uvicorn_refuses_it(
             _read_answer(first, bytearray())  # this connection stays open: two are open below
             status, _, body = _ask(port, _post())
     assert (status, body) == (b"HTTP/1.1 503 Service Unavailable", b"Service Unavailable")
+
+
+def _problem_500(answer: tuple[bytes, list[bytes], bytes]) -> None:
+    status, headers, body = answer
+    assert status == b"HTTP/1.1 500 Internal Server Error"
+    assert b"content-type: application/problem+json" in headers
+    assert json.loads(body) == {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "code": "internal",
+        "detail": "internal error; see the server log",
+    }
+
+
+def test_an_error_while_answering_in_the_lane_is_one_logged_problem_500(
+    servers: tuple[int, int], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fault put into the service's hit path (the real one cannot fail on cue)."""
+    lane, _ = servers
+
+    def broken(self: PredictService, request: Any, raw: bytes) -> Any:
+        raise RuntimeError("planted")
+
+    monkeypatch.setattr(PredictService, "answer_now", broken)
+    before = LaneSpy.started[0]
+    with caplog.at_level(logging.ERROR, logger="predcache.server"):
+        _problem_500(_ask(lane, _post()))
+    assert LaneSpy.started[0] == before  # answered by the lane, not handed on
+    (record,) = [r for r in caplog.records if r.name == "predcache.server"]
+    assert record.getMessage() == "internal error on POST /predict"
+    assert record.exc_info is not None and str(record.exc_info[1]) == "planted"
+
+
+@pytest.mark.parametrize("bad", [b"a\r\nx-injected: 1", b"a\nb", b"a\rb"])
+def test_a_header_with_a_line_break_is_never_sent(
+    servers: tuple[int, int],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    bad: bytes,
+) -> None:
+    lane, _ = servers
+
+    def answer(self: PredictService, request: Any, raw: bytes) -> Any:
+        return 200, b"{}", [(b"cache-status", b"predcache; hit"), (b"x-planted", bad)]
+
+    monkeypatch.setattr(PredictService, "answer_now", answer)
+    with caplog.at_level(logging.ERROR, logger="predcache.server"):
+        answer_seen = _ask(lane, _post())
+    _problem_500(answer_seen)
+    assert not any(h.startswith((b"x-planted", b"x-injected")) for h in answer_seen[1])
+    (record,) = [r for r in caplog.records if r.name == "predcache.server"]
+    assert record.getMessage() == "refused a header with a line break on /predict: b'x-planted'"
