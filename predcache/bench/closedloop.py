@@ -16,7 +16,7 @@ open loop (``--rate``, :mod:`predcache.bench.openloop`). Design:
   own time per hit). Each request records its status, latency and what the target's
   ``Cache-Status`` said.
 - **Bounded**: at most ``MAX_REQUESTS`` per target or ``MAX_DURATION_S``, and a per-request
-  timeout.
+  timeout (the open loop's, on every connection :class:`Target` opens).
 
 Latency percentiles are over successful (2xx) responses; failures are counted as ``errors``.
 ``throughput_rps`` is what each target answered per second of the run; interleaving makes a
@@ -39,7 +39,6 @@ from predcache.bench.live_options import STALE_IF_ERROR, Key, LiveOptions, cache
 from predcache.errors import PredcacheError
 from predcache.store import redact_url
 
-REQUEST_TIMEOUT_S = 30.0
 _BLOCK = 100_000  # keys drawn per block in --duration mode
 #: how often the main thread hands the requests answered since last time to the ``record`` sink
 RECORD_EVERY_S = 0.25
