@@ -155,7 +155,10 @@ def bench(
         False, "--json", help="Print the summary rows as one JSON list, nothing else on stdout."
     ),
     target: list[str] | None = typer.Option(
-        None, "--target", help="Live mode: load-test this prediction API URL (repeatable)."
+        None,
+        "--target",
+        help="Live mode: load-test this prediction API URL (repeatable); a server's address "
+        "alone (http://127.0.0.1:8000) means its /predict.",
     ),
     concurrency: int | None = typer.Option(
         None,
